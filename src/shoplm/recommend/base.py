@@ -1,0 +1,140 @@
+"""The interface every candidate source and recommender model follows.
+
+A source is an :class:`~shoplm.estimator.Estimator` that learns from :class:`Interactions`
+and then scores the whole catalog it knows for a *history*: the user's items in time
+order, which may include events seconds old that the model never trained on. Reading the
+history at query time (rather than a stored user id) is what makes recommendations real
+time and keeps every model independent of the training data set.
+
+Example:
+    >>> import numpy as np
+    >>> data = Interactions.from_arrays(["u1", "u1", "u2"], ["a", "b", "a"], [1, 2, 3])
+    >>> data.sequences()["u1"]
+    ['a', 'b']
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from shoplm.errors import InputError
+from shoplm.estimator import Estimator
+
+#: how much one event of each type says about interest (used by sources that weight events)
+EVENT_WEIGHTS: dict[str, float] = {
+    "view": 1.0,
+    "click": 1.0,
+    "search": 0.0,
+    "add_to_cart": 3.0,
+    "rate": 3.0,
+    "purchase": 5.0,
+}
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """User-item events as parallel arrays, sorted by (user, time). Built once, read by every source."""
+
+    user_id: np.ndarray  # str
+    item_id: np.ndarray  # str
+    ts_ms: np.ndarray  # int64
+    weight: np.ndarray  # float32
+
+    @classmethod
+    def from_arrays(
+        cls,
+        user_id: Sequence[Any],
+        item_id: Sequence[Any],
+        ts_ms: Sequence[int] | None = None,
+        weight: Sequence[float] | None = None,
+    ) -> Interactions:
+        users = np.asarray(user_id).astype(str)
+        items = np.asarray(item_id).astype(str)
+        if len(users) != len(items):
+            raise InputError(f"user_id has {len(users)} values but item_id has {len(items)}")
+        ts = np.arange(len(users), dtype=np.int64) if ts_ms is None else np.asarray(ts_ms, dtype=np.int64)
+        w = np.ones(len(users), dtype=np.float32) if weight is None else np.asarray(weight, dtype=np.float32)
+        order = np.lexsort((ts, users))
+        return cls(users[order], items[order], ts[order], w[order])
+
+    @classmethod
+    def from_frame(cls, events: pd.DataFrame, *, weights: dict[str, float] | None = None) -> Interactions:
+        """From a store events frame (``user_id, item_id, ts_ms`` and optionally ``event_type``).
+
+        Events without an item (searches) and event types of weight 0 are left out.
+        """
+        missing = {"user_id", "item_id", "ts_ms"} - set(events.columns)
+        if missing:
+            raise InputError(f"events frame lacks column(s) {sorted(missing)}")
+        frame = events[events["item_id"].notna() & (events["item_id"] != "")]
+        if "event_type" in frame.columns:
+            table = EVENT_WEIGHTS if weights is None else weights
+            w = frame["event_type"].map(table).fillna(0.0).to_numpy(np.float32)
+            keep = w > 0
+            frame, w = frame[keep], w[keep]
+        else:
+            w = None
+        return cls.from_arrays(frame["user_id"].to_numpy(), frame["item_id"].to_numpy(), frame["ts_ms"].to_numpy(), w)
+
+    def __len__(self) -> int:
+        return len(self.user_id)
+
+    def sequences(self) -> dict[str, list[str]]:
+        """Each user's items in time order."""
+        if len(self) == 0:
+            return {}
+        bounds = np.flatnonzero(self.user_id[1:] != self.user_id[:-1]) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [len(self)]])
+        return {str(self.user_id[s]): self.item_id[s:e].tolist() for s, e in zip(starts, ends, strict=True)}
+
+    def items(self) -> np.ndarray:
+        """The distinct item ids, sorted."""
+        return np.unique(self.item_id)
+
+
+class CandidateSource(Estimator):
+    """Scores every item it knows for a history. Subclasses set ``item_ids_`` in ``fit``."""
+
+    item_ids_: np.ndarray
+
+    @abstractmethod
+    def fit(self, interactions: Interactions, **kwargs: Any) -> Self:
+        """Learn from interactions; return ``self``."""
+
+    @abstractmethod
+    def score(self, history: Sequence[str]) -> np.ndarray:
+        """One score per item of ``item_ids_`` (higher is better; ``-inf`` for never).
+
+        ``history`` is the user's item ids in time order, oldest first; ids the model does
+        not know are ignored, an empty history gets the model's cold-start scores.
+        """
+
+    def recommend(self, history: Sequence[str], k: int = 10, *, exclude_seen: bool = False) -> list[tuple[str, float]]:
+        """The ``k`` best (item id, score) pairs for ``history``."""
+        self.check_fitted()
+        scores = np.asarray(self.score(history), dtype=np.float64).copy()
+        if exclude_seen and len(history):
+            seen = np.isin(self.item_ids_, np.asarray(history, dtype=str))
+            scores[seen] = -np.inf
+        k = min(k, int(np.isfinite(scores).sum()))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(str(self.item_ids_[i]), float(scores[i])) for i in top]
+
+    def item_index(self) -> dict[str, int]:
+        """Item id -> position in ``item_ids_``."""
+        self.check_fitted()
+        cached = getattr(self, "_item_index", None)
+        if cached is None or len(cached) != len(self.item_ids_):
+            cached = {str(item): i for i, item in enumerate(self.item_ids_)}
+            self._item_index = cached
+        return cached

@@ -1,0 +1,259 @@
+"""The store: one class over SQLite (embedded default, WAL mode) or PostgreSQL, by URL.
+
+Writes are idempotent upserts keyed by primary key plus a content hash, so feeding the same
+data twice adds nothing; reads come back as pandas DataFrames (or Arrow tables) for training.
+
+Example:
+    >>> import pandas as pd
+    >>> store = Store.open("sqlite://")              # in-memory, for the example
+    >>> frame = pd.DataFrame({"event_id": ["e1"], "user_id": ["u1"], "item_id": ["i1"],
+    ...                       "event_type": ["view"], "ts_ms": [1_700_000_000_000]})
+    >>> store.upsert("events", frame)
+    UpsertResult(inserted=1, updated=0, unchanged=0)
+    >>> store.upsert("events", frame).unchanged
+    1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, tuple_
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from shoplm.errors import ShoplmError
+from shoplm.store.schema import TABLES, metadata
+
+# Bound parameters per IN (...) lookup: below SQLite's oldest limit of 999.
+_LOOKUP_BATCH = 900
+_INSERT_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What one upsert did: rows new to the store, rows changed, rows already there as given."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        return UpsertResult(
+            self.inserted + other.inserted, self.updated + other.updated, self.unchanged + other.unchanged
+        )
+
+
+def make_store_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL mode, foreign keys and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+        else:
+            # One shared connection, or every connection would see its own empty database.
+            engine = create_engine(
+                url, connect_args={"check_same_thread": False}, poolclass=StaticPool
+            )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a crash of the process (SIGKILL);
+            # only an OS crash or power cut can undo the latest commits.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ShoplmError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+def _none_for_missing(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts with NaN/NaT replaced by None and numpy scalars made Python scalars."""
+    as_object = frame.astype(object).where(frame.notna(), None)
+    return as_object.to_dict("records")
+
+
+class Store:
+    """Typed access to the shop's data. Open with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, create: bool = True) -> Store:
+        """Connect to the database at ``url`` and create missing tables."""
+        store = cls(make_store_engine(url))
+        if create:
+            metadata.create_all(store.engine)
+        return store
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.url.get_backend_name()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------
+    def upsert(self, table_name: str, frame: pd.DataFrame, *, connection: Connection | None = None) -> UpsertResult:
+        """Insert rows new by primary key; update rows whose ``content_hash`` changed.
+
+        Tables without a ``content_hash`` column (events, reviews, messages, order lines)
+        are append-only: a row whose key exists already is counted unchanged. Runs in one
+        transaction unless a ``connection`` (inside a caller's transaction) is given.
+        """
+        if connection is None:
+            with self.engine.begin() as conn:
+                return self.upsert(table_name, frame, connection=conn)
+        table = TABLES[table_name]
+        if frame.empty:
+            return UpsertResult()
+        key_cols = [c.name for c in table.primary_key.columns]
+        frame = frame.drop_duplicates(subset=key_cols, keep="last")
+        has_hash = "content_hash" in table.c
+        known = self._existing(connection, table_name, frame[key_cols], with_hash=has_hash)
+        keys = list(frame[key_cols].itertuples(index=False, name=None))
+        is_known = np.fromiter((k in known for k in keys), dtype=bool, count=len(keys))
+        new_rows = frame[~is_known]
+        if has_hash:
+            hashes = frame["content_hash"].to_numpy()
+            changed_mask = np.fromiter(
+                (is_known[i] and known[k] != hashes[i] for i, k in enumerate(keys)), dtype=bool, count=len(keys)
+            )
+        else:
+            changed_mask = np.zeros(len(keys), dtype=bool)
+        changed = frame[changed_mask]
+        for start in range(0, len(new_rows), _INSERT_BATCH):
+            connection.execute(table.insert(), _none_for_missing(new_rows.iloc[start : start + _INSERT_BATCH]))
+        if len(changed):
+            condition = [table.c[k] == bindparam(f"b_{k}") for k in key_cols]
+            statement = table.update().where(*condition)
+            rows = _none_for_missing(changed)
+            for row in rows:
+                for k in key_cols:
+                    row[f"b_{k}"] = row[k]
+            connection.execute(statement, rows)
+        return UpsertResult(len(new_rows), int(changed_mask.sum()), int(is_known.sum() - changed_mask.sum()))
+
+    def delete(self, table_name: str, where: Any, *, connection: Connection | None = None) -> int:
+        """Delete the rows matching a SQLAlchemy condition; returns how many."""
+        table = TABLES[table_name]
+        if connection is None:
+            with self.engine.begin() as conn:
+                return conn.execute(table.delete().where(where)).rowcount
+        return connection.execute(table.delete().where(where)).rowcount
+
+    def _existing(
+        self, conn: Connection, table_name: str, keys: pd.DataFrame, *, with_hash: bool
+    ) -> dict[tuple[Any, ...], Any]:
+        table = TABLES[table_name]
+        key_cols = [table.c[c] for c in keys.columns]
+        selected = [*key_cols, table.c.content_hash] if with_hash else key_cols
+        found: dict[tuple[Any, ...], Any] = {}
+        values = list(keys.itertuples(index=False, name=None))
+        batch = max(1, _LOOKUP_BATCH // len(key_cols))
+        for start in range(0, len(values), batch):
+            chunk = values[start : start + batch]
+            if len(key_cols) == 1:
+                condition = key_cols[0].in_([v[0] for v in chunk])
+            else:
+                condition = tuple_(*key_cols).in_(chunk)
+            for row in conn.execute(select(*selected).where(condition)):
+                key = tuple(row[: len(key_cols)])
+                found[key] = row[-1] if with_hash else True
+        return found
+
+    # -- reading ---------------------------------------------------------------------
+    def count(self, table_name: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(TABLES[table_name])).scalar_one())
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of every table."""
+        return {name: self.count(name) for name in TABLES}
+
+    def frame(
+        self,
+        table_name: str,
+        columns: Sequence[str] | None = None,
+        *,
+        where: Any = None,
+        order_by: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Rows of a table as a DataFrame (only the ``columns`` asked for, which is fastest)."""
+        table = TABLES[table_name]
+        names = list(columns) if columns else [c.name for c in table.columns]
+        unknown = [n for n in names if n not in table.c]
+        if unknown:
+            raise ShoplmError(f"table {table_name!r} has no column(s) {unknown}")
+        statement = select(*[table.c[n] for n in names])
+        if where is not None:
+            statement = statement.where(where)
+        if order_by:
+            statement = statement.order_by(*[table.c[n] for n in order_by])
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(statement).fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=names)
+        return _typed(frame, table_name)
+
+    def iter_frames(self, table_name: str, columns: Sequence[str] | None = None, *, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
+        """Stream a table in chunks of ``chunk_rows`` (bounded memory)."""
+        table = TABLES[table_name]
+        names = list(columns) if columns else [c.name for c in table.columns]
+        statement = select(*[table.c[n] for n in names])
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(statement)
+            for partition in result.partitions(chunk_rows):
+                yield _typed(pd.DataFrame.from_records(partition, columns=names), table_name)
+
+    def arrow(self, table_name: str, columns: Sequence[str] | None = None, **kwargs: Any) -> pa.Table:
+        """Rows of a table as an Arrow table (see :meth:`frame`)."""
+        return pa.Table.from_pandas(self.frame(table_name, columns, **kwargs), preserve_index=False)
+
+    def events(self, columns: Iterable[str] = ("user_id", "item_id", "event_type", "ts_ms", "session_id")) -> pd.DataFrame:
+        """Behaviour events in time order, for training."""
+        return self.frame("events", list(columns), order_by=["ts_ms"])
+
+    def catalog(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
+        """The item catalog."""
+        return self.frame("items", list(columns) if columns else None, order_by=["item_id"])
+
+
+_INT_COLUMNS = {"ts_ms", "updated_ms", "created_ms", "started_ms", "line_no", "quantity"}
+
+
+def _typed(frame: pd.DataFrame, table_name: str) -> pd.DataFrame:
+    """Give integer timestamp columns a numeric dtype even when the frame is empty."""
+    for column in frame.columns:
+        if column in _INT_COLUMNS and frame[column].notna().all():
+            frame[column] = frame[column].astype(np.int64)
+    return frame

@@ -1,0 +1,140 @@
+"""The store's tables (SQLAlchemy Core), the same for SQLite and PostgreSQL.
+
+Timestamps are integer milliseconds since the Unix epoch (UTC): compact, fast to read
+into columnar arrays, and identical on both databases. User ids are pseudonymous
+(keyed HMACs made at ingest); no raw email, phone or user id is ever stored.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "search", "rate")
+ORDER_STATUSES = ("pending", "paid", "shipped", "delivered", "cancelled", "refunded", "returned")
+MESSAGE_ROLES = ("customer", "agent", "assistant", "system")
+
+items = Table(
+    "items",
+    metadata,
+    Column("item_id", String(128), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("category", Text, nullable=False, default="", doc="path, levels joined by ' > '"),
+    Column("brand", String(256), nullable=False, default=""),
+    Column("price", Float, nullable=True),
+    Column("currency", String(8), nullable=False, default=""),
+    Column("stock", Integer, nullable=True),
+    Column("language", String(16), nullable=False, default=""),
+    Column("attributes", Text, nullable=False, default="{}", doc="JSON object"),
+    Column("content_hash", String(32), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", String(64), primary_key=True, doc="HMAC of the shop's user id"),
+    Column("email_hash", String(64), nullable=True),
+    Column("phone_hash", String(64), nullable=True),
+    Column("country", String(64), nullable=False, default=""),
+    Column("attributes", Text, nullable=False, default="{}"),
+    Column("created_ms", BigInteger, nullable=True),
+    Column("content_hash", String(32), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("item_id", String(128), nullable=True, doc="may name an item the catalog lacks yet"),
+    Column("event_type", String(16), nullable=False),
+    Column("scene", String(32), nullable=False, default=""),
+    Column("query", Text, nullable=False, default=""),
+    Column("value", Float, nullable=True, doc="rating for 'rate', amount for 'purchase'"),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("session_id", String(128), nullable=False, default=""),
+    Column("suspected_bot", Boolean, nullable=False, default=False),
+)
+Index("ix_events_user_ts", events.c.user_id, events.c.ts_ms)
+Index("ix_events_item", events.c.item_id)
+Index("ix_events_ts", events.c.ts_ms)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(128), primary_key=True),
+    Column("user_id", String(64), nullable=True, doc="empty for guest checkouts"),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(8), nullable=False, default=""),
+    Column("total_amount", Float, nullable=False),
+    Column("country", String(64), nullable=False, default=""),
+    Column("shipping_address", Text, nullable=False, default="", doc="PII inside is masked"),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("content_hash", String(32), nullable=False),
+)
+Index("ix_orders_user", orders.c.user_id)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", String(128), ForeignKey("orders.order_id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("item_id", String(128), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", Float, nullable=False),
+)
+Index("ix_order_lines_item", order_lines.c.item_id)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("review_id", String(128), primary_key=True),
+    Column("item_id", String(128), nullable=False),
+    Column("user_id", String(64), nullable=True),
+    Column("rating", Integer, nullable=True),
+    Column("text", Text, nullable=False, default=""),
+    Column("language", String(16), nullable=False, default=""),
+    Column("ts_ms", BigInteger, nullable=False),
+)
+Index("ix_reviews_item", reviews.c.item_id)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("conversation_id", String(128), primary_key=True),
+    Column("user_id", String(64), nullable=True),
+    Column("channel", String(32), nullable=False, default=""),
+    Column("status", String(16), nullable=False, default="open"),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("state", Text, nullable=False, default="{}", doc="JSON dialogue state"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("message_id", String(128), primary_key=True),
+    Column("conversation_id", String(128), ForeignKey("conversations.conversation_id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("intent", String(64), nullable=False, default=""),
+    Column("ts_ms", BigInteger, nullable=False),
+)
+Index("ix_messages_conversation", messages.c.conversation_id, messages.c.ts_ms)
+
+TABLES = {t.name: t for t in metadata.sorted_tables}
