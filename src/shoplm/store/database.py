@@ -33,7 +33,7 @@ from shoplm.store.schema import TABLES, metadata
 
 # Bound parameters per IN (...) lookup: below SQLite's oldest limit of 999.
 _LOOKUP_BATCH = 900
-_INSERT_BATCH = 5_000
+_INSERT_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,7 @@ def make_store_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
         else:
             # One shared connection, or every connection would see its own empty database.
-            engine = create_engine(
-                url, connect_args={"check_same_thread": False}, poolclass=StaticPool
-            )
+            engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -73,6 +71,7 @@ def make_store_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: index updates of bulk ingest stay in memory
             cursor.close()
 
         return engine
@@ -81,6 +80,15 @@ def make_store_engine(url: str) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True)
     raise ShoplmError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+def _python_values(column: pd.Series) -> list[Any]:
+    """A column as Python scalars with None for missing values (what DB drivers take)."""
+    if column.dtype == object:
+        return column.where(column.notna(), None).tolist()
+    if column.hasnans if hasattr(column, "hasnans") else column.isna().any():
+        return column.astype(object).where(column.notna(), None).tolist()
+    return column.tolist()
 
 
 def _none_for_missing(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -134,32 +142,75 @@ class Store:
         table = TABLES[table_name]
         if frame.empty:
             return UpsertResult()
-        key_cols = [c.name for c in table.primary_key.columns]
-        frame = frame.drop_duplicates(subset=key_cols, keep="last")
-        has_hash = "content_hash" in table.c
-        known = self._existing(connection, table_name, frame[key_cols], with_hash=has_hash)
-        keys = list(frame[key_cols].itertuples(index=False, name=None))
-        is_known = np.fromiter((k in known for k in keys), dtype=bool, count=len(keys))
-        new_rows = frame[~is_known]
-        if has_hash:
-            hashes = frame["content_hash"].to_numpy()
-            changed_mask = np.fromiter(
-                (is_known[i] and known[k] != hashes[i] for i, k in enumerate(keys)), dtype=bool, count=len(keys)
-            )
-        else:
-            changed_mask = np.zeros(len(keys), dtype=bool)
-        changed = frame[changed_mask]
-        for start in range(0, len(new_rows), _INSERT_BATCH):
-            connection.execute(table.insert(), _none_for_missing(new_rows.iloc[start : start + _INSERT_BATCH]))
+        if "content_hash" not in table.c:
+            # Append-only: let the database skip known keys instead of looking them up first.
+            key_cols = [c.name for c in table.primary_key.columns]
+            frame = frame.drop_duplicates(subset=key_cols, keep="last")
+            inserted = self._insert(connection, table_name, frame, skip_existing=True)
+            return UpsertResult(inserted, 0, len(frame) - inserted)
+        frame, is_new, is_changed = self.classify(table_name, frame, connection=connection)
+        new_rows = frame[is_new]
+        changed = frame[is_changed]
+        self._insert(connection, table_name, new_rows)
         if len(changed):
-            condition = [table.c[k] == bindparam(f"b_{k}") for k in key_cols]
-            statement = table.update().where(*condition)
+            key_cols = [c.name for c in table.primary_key.columns]
+            statement = table.update().where(*[table.c[k] == bindparam(f"b_{k}") for k in key_cols])
             rows = _none_for_missing(changed)
             for row in rows:
                 for k in key_cols:
                     row[f"b_{k}"] = row[k]
             connection.execute(statement, rows)
-        return UpsertResult(len(new_rows), int(changed_mask.sum()), int(is_known.sum() - changed_mask.sum()))
+        return UpsertResult(len(new_rows), len(changed), len(frame) - len(new_rows) - len(changed))
+
+    def _insert(self, conn: Connection, table_name: str, frame: pd.DataFrame, *, skip_existing: bool = False) -> int:
+        """Bulk insert through the driver's executemany; returns rows inserted.
+
+        Bypasses SQLAlchemy's per-row parameter processing, which costs more than the
+        database itself on large batches.
+        """
+        if frame.empty:
+            return 0
+        quote = conn.dialect.identifier_preparer.quote
+        columns = list(frame.columns)
+        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO {quote(table_name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join([marker] * len(columns))})"
+        )
+        if skip_existing:
+            sql += " ON CONFLICT DO NOTHING"
+        values = [_python_values(frame[c]) for c in columns]
+        rows = list(zip(*values, strict=True))
+        inserted = 0
+        for start in range(0, len(rows), _INSERT_BATCH):
+            batch = rows[start : start + _INSERT_BATCH]
+            result = conn.exec_driver_sql(sql, batch)
+            inserted += result.rowcount if result.rowcount >= 0 else len(batch)
+        return inserted
+
+    def classify(
+        self, table_name: str, frame: pd.DataFrame, *, connection: Connection
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Split rows (deduplicated by key, last wins) into new and changed ones.
+
+        Returns the deduplicated frame and two masks over it: rows whose key is not stored,
+        and rows whose key is stored with another ``content_hash``.
+        """
+        table = TABLES[table_name]
+        key_cols = [c.name for c in table.primary_key.columns]
+        frame = frame.drop_duplicates(subset=key_cols, keep="last").reset_index(drop=True)
+        has_hash = "content_hash" in table.c
+        known = self._existing(connection, table_name, frame[key_cols], with_hash=has_hash)
+        keys = list(frame[key_cols].itertuples(index=False, name=None))
+        is_known = np.fromiter((k in known for k in keys), dtype=bool, count=len(keys))
+        if has_hash:
+            hashes = frame["content_hash"].to_numpy()
+            is_changed = np.fromiter(
+                (bool(is_known[i]) and known[k] != hashes[i] for i, k in enumerate(keys)), dtype=bool, count=len(keys)
+            )
+        else:
+            is_changed = np.zeros(len(keys), dtype=bool)
+        return frame, ~is_known, is_changed
 
     def delete(self, table_name: str, where: Any, *, connection: Connection | None = None) -> int:
         """Delete the rows matching a SQLAlchemy condition; returns how many."""
@@ -225,7 +276,9 @@ class Store:
         frame = pd.DataFrame.from_records(rows, columns=names)
         return _typed(frame, table_name)
 
-    def iter_frames(self, table_name: str, columns: Sequence[str] | None = None, *, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
+    def iter_frames(
+        self, table_name: str, columns: Sequence[str] | None = None, *, chunk_rows: int = 100_000
+    ) -> Iterator[pd.DataFrame]:
         """Stream a table in chunks of ``chunk_rows`` (bounded memory)."""
         table = TABLES[table_name]
         names = list(columns) if columns else [c.name for c in table.columns]
@@ -239,7 +292,9 @@ class Store:
         """Rows of a table as an Arrow table (see :meth:`frame`)."""
         return pa.Table.from_pandas(self.frame(table_name, columns, **kwargs), preserve_index=False)
 
-    def events(self, columns: Iterable[str] = ("user_id", "item_id", "event_type", "ts_ms", "session_id")) -> pd.DataFrame:
+    def events(
+        self, columns: Iterable[str] = ("user_id", "item_id", "event_type", "ts_ms", "session_id")
+    ) -> pd.DataFrame:
         """Behaviour events in time order, for training."""
         return self.frame("events", list(columns), order_by=["ts_ms"])
 

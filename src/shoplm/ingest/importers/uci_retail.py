@@ -1,0 +1,112 @@
+"""UCI Online Retail: every invoice line of a UK online shop, 2010-12-01 to 2011-12-09.
+
+Columns ``InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID,
+Country`` (CSV, optionally gzipped). Mapped to shoplm kinds:
+
+- items: one per StockCode, title = the most frequent description, price = median unit price;
+- orders: one per invoice; an invoice number starting with ``C`` is a cancellation (status
+  ``cancelled``, quantities made positive), others are ``delivered``; lines without a
+  customer are guest checkouts;
+- events: one ``purchase`` per line of a non-cancelled invoice with a customer.
+
+Rows the core rejects (for example the "Adjust bad debt" lines with a negative price) land
+in the rejects files under ``data_dir/rejects`` with their reasons.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from shoplm.config import Settings
+from shoplm.errors import InputError
+from shoplm.ingest.pipeline import IngestReport, ProgressCallback, ingest
+from shoplm.store import Store
+
+COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+
+
+def read_retail(path: Path) -> pd.DataFrame:
+    """The raw file as strings, checked for the expected columns."""
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="latin-1")
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"not the UCI Online Retail layout: missing {', '.join(missing)}", path=path)
+    return frame
+
+
+class UciRetailImporter:
+    help = "the UCI Online Retail invoice-line file (CSV or .csv.gz)"
+
+    def run(
+        self, path: Path, *, store: Store, settings: Settings, progress: ProgressCallback | None = None
+    ) -> list[IngestReport]:
+        raw = read_retail(Path(path))
+        rejects_dir = settings.data_dir / "rejects"
+        customer = raw["CustomerID"].str.replace(r"\.0$", "", regex=True)
+        cancelled = raw["InvoiceNo"].str.startswith("C")
+        quantity = pd.to_numeric(raw["Quantity"], errors="coerce")
+        timestamp = pd.to_datetime(raw["InvoiceDate"], errors="coerce").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        price = pd.to_numeric(raw["UnitPrice"], errors="coerce")
+        items = (
+            raw.assign(price=price)
+            .groupby("StockCode")
+            .agg(
+                title=("Description", lambda d: d[d != ""].mode().iat[0] if (d != "").any() else ""),
+                price=("price", "median"),
+            )
+            .reset_index()
+            .rename(columns={"StockCode": "item_id"})
+        )
+        items["title"] = items["title"].where(items["title"] != "", "item " + items["item_id"])
+        items["currency"] = "GBP"
+        reports = [
+            ingest("items", items, store=store, settings=settings, rejects_path=rejects_dir / "retail-items.csv")
+        ]
+
+        orders = pd.DataFrame(
+            {
+                "order_id": raw["InvoiceNo"],
+                "user_id": customer,
+                "status": cancelled.map({True: "cancelled", False: "delivered"}),
+                "item_id": raw["StockCode"],
+                "quantity": quantity.abs().astype("Int64").astype(str),
+                "unit_price": raw["UnitPrice"],
+                "created_at": timestamp,
+                "currency": "GBP",
+                "country": raw["Country"],
+            }
+        )
+        reports.append(
+            ingest(
+                "orders",
+                orders,
+                store=store,
+                settings=settings,
+                rejects_path=rejects_dir / "retail-orders.csv",
+                progress=progress,
+            )
+        )
+        bought = ~cancelled & (customer != "") & (quantity > 0)
+        events = pd.DataFrame(
+            {
+                "event_id": "inv-" + raw["InvoiceNo"] + "-" + raw.index.astype(str),
+                "user_id": customer,
+                "item_id": raw["StockCode"],
+                "event_type": "purchase",
+                "timestamp": timestamp,
+                "value": (quantity * price).round(2).astype(str),
+                "session_id": raw["InvoiceNo"],
+            }
+        )[bought]
+        reports.append(
+            ingest("events", events, store=store, settings=settings, rejects_path=rejects_dir / "retail-events.csv")
+        )
+        return reports
