@@ -63,9 +63,7 @@ class IngestSettings(BaseModel):
 
     chunk_rows: int = Field(default=50_000, ge=1, description="rows per streamed chunk")
     future_tolerance_seconds: int = Field(default=300, ge=0)
-    bot_burst_events: int = Field(
-        default=30, ge=2, description="this many events from one user ..."
-    )
+    bot_burst_events: int = Field(default=30, ge=2, description="this many events from one user ...")
     bot_burst_seconds: int = Field(default=60, ge=1, description="... within this window is a burst")
 
 
@@ -87,9 +85,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default=Path("shoplm-data"), description="models, caches, demo files")
-    database_url: str = Field(
-        default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir"
-    )
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir")
     pseudonymization_key: SecretStr = Field(
         default=SecretStr(""),
         description="HMAC key for user ids, emails and phones; empty means a key file in data_dir",

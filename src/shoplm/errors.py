@@ -55,3 +55,7 @@ class NotFittedError(ShoplmError):
 
 class ModelFileError(ShoplmError):
     """A saved model directory is missing, corrupted, or of another kind."""
+
+
+class GeneratorError(ShoplmError):
+    """A text generator failed: endpoint unreachable, timed out, or answered with an error."""
