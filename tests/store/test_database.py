@@ -45,8 +45,17 @@ def test_upsert_inserts_updates_and_skips_unchanged(any_store: Store) -> None:
 
 def test_append_only_table_counts_existing_keys_unchanged(any_store: Store) -> None:
     events = pd.DataFrame(
-        {"event_id": ["e1", "e2"], "user_id": ["u1", "u1"], "item_id": ["a", None], "event_type": ["view", "search"],
-         "ts_ms": [2, 1], "scene": "", "query": ["", "红色"], "session_id": "s", "suspected_bot": False}
+        {
+            "event_id": ["e1", "e2"],
+            "user_id": ["u1", "u1"],
+            "item_id": ["a", None],
+            "event_type": ["view", "search"],
+            "ts_ms": [2, 1],
+            "scene": "",
+            "query": ["", "红色"],
+            "session_id": "s",
+            "suspected_bot": False,
+        }
     )
     assert any_store.upsert("events", events).inserted == 2
     assert any_store.upsert("events", events).unchanged == 2
@@ -60,8 +69,17 @@ def test_append_only_table_counts_existing_keys_unchanged(any_store: Store) -> N
 def test_more_rows_than_one_lookup_batch(any_store: Store) -> None:
     n = 2_345
     events = pd.DataFrame(
-        {"event_id": [f"e{i}" for i in range(n)], "user_id": "u", "item_id": "a", "event_type": "view",
-         "ts_ms": range(n), "scene": "", "query": "", "session_id": "", "suspected_bot": False}
+        {
+            "event_id": [f"e{i}" for i in range(n)],
+            "user_id": "u",
+            "item_id": "a",
+            "event_type": "view",
+            "ts_ms": range(n),
+            "scene": "",
+            "query": "",
+            "session_id": "",
+            "suspected_bot": False,
+        }
     )
     assert any_store.upsert("events", events.iloc[:1000]).inserted == 1000
     assert any_store.upsert("events", events) == UpsertResult(inserted=n - 1000, unchanged=1000)

@@ -121,7 +121,8 @@ class CandidateSource(Estimator):
         self.check_fitted()
         scores = np.asarray(self.score(history), dtype=np.float64).copy()
         if exclude_seen and len(history):
-            seen = np.isin(self.item_ids_, np.asarray(history, dtype=str))
+            index = self.item_index()
+            seen = [index[item] for item in history if item in index]
             scores[seen] = -np.inf
         k = min(k, int(np.isfinite(scores).sum()))
         if k <= 0:

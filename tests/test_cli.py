@@ -1,0 +1,79 @@
+"""The command line, run in-process (typer's runner) and once as a real console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shoplm.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):  # noqa: ANN201 - typer's Result
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", [[], ["ingest"], ["import"], ["encode"], ["info"], ["demo"]])
+def test_help_everywhere(command: list[str]) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_ingest_reports_and_exit_codes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    good = tmp_path / "items.csv"
+    good.write_text("item_id,title,price\n1,Mug,3\n2,Cup,-1\n")
+    result = invoke("ingest", "items", str(good), "--data-dir", str(data), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["read"], report["accepted"], report["rejected"]) == (2, 1, 1)
+    assert Path(report["rejects_path"]).exists()
+
+    missing = invoke("ingest", "items", str(tmp_path / "nope.csv"), "--data-dir", str(data))
+    assert missing.exit_code == 2
+    assert "no such file" in missing.output
+
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("sku,name\n1,Mug\n")
+    result = invoke("ingest", "items", str(wrong), "--data-dir", str(data))
+    assert result.exit_code == 2
+    assert "missing required column(s) 'item_id', 'title'" in result.output
+
+    info = invoke("info", "--data-dir", str(data))
+    assert info.exit_code == 0
+    assert "items" in info.output and "1" in info.output
+
+
+def test_every_row_bad_exits_nonzero(tmp_path: Path) -> None:
+    bad = tmp_path / "items.csv"
+    bad.write_text("item_id,title,price\n1,Mug,-3\n")
+    result = invoke("ingest", "items", str(bad), "--data-dir", str(tmp_path / "d"))
+    assert result.exit_code == 2
+    assert "price: negative" in result.output
+
+
+def test_import_list(tmp_path: Path) -> None:
+    result = invoke("import", "--list", "x", "y")
+    assert result.exit_code == 0
+    assert "amazon-seq" in result.output and "uci-retail" in result.output
+
+
+def test_console_script_is_installed_and_fails_cleanly(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("shoplm")
+    result = subprocess.run(
+        [str(script), "ingest", "events", str(tmp_path / "none.csv"), "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "no such file" in result.stderr
