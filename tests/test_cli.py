@@ -15,7 +15,7 @@ from shoplm.cli import app
 runner = CliRunner()
 
 
-def invoke(*args: str):  # noqa: ANN201 - typer's Result
+def invoke(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 

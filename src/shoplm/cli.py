@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.table import Table
 
 from shoplm.config import Settings
 from shoplm.errors import InputError, ShoplmError
+
+if TYPE_CHECKING:
+    from shoplm.store import Store
 
 app = typer.Typer(
     name="shoplm",
@@ -85,7 +88,7 @@ def progress_bar(description: str, total: int | None = None, *, unit: str = "") 
         yield update
 
 
-def _open_store(settings: Settings):  # noqa: ANN202 - returns shoplm.store.Store
+def _open_store(settings: Settings) -> Store:
     from shoplm.store import Store
 
     return Store.open(settings.database_url)

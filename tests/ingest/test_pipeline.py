@@ -63,7 +63,7 @@ def test_bad_rows_go_to_rejects_file_with_line_field_reason(tmp_path: Path, stor
         "1,Mug,3.5,2\n"
         "2,Cup,-4,1\n"  # line 3: negative price
         "3,,1,1\n"  # line 4: no title
-        f"4,Plate,abc,1\n"  # line 5: not a number
+        "4,Plate,abc,1\n"  # line 5: not a number
         "5,Bowl,1,2,extra\n"  # line 6: too many fields
     )
     report = ingest("items", write(tmp_path / "items.csv", text), store=store, settings=settings)

@@ -91,7 +91,7 @@ def test_failed_transaction_loses_nothing_stored(any_store: Store) -> None:
     any_store.upsert("items", _items(["mug"]))
     broken = _items(["cup", "plate"])
     broken.loc[1, "title"] = None  # NOT NULL: the whole batch must roll back
-    with pytest.raises(Exception, match="(?i)null"):
+    with pytest.raises(Exception, match=r"(?i)null"):
         any_store.upsert("items", broken.iloc[[0, 1]].assign(item_id=["n1", "n2"]))
     assert any_store.catalog()["item_id"].tolist() == ["i0"]
 
