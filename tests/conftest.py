@@ -14,8 +14,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from shoplm.config import Settings  # noqa: E402
-from shoplm.store import Store  # noqa: E402
+from shoplm.config import Settings
+from shoplm.store import Store
 
 
 @pytest.fixture(autouse=True)

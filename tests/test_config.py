@@ -39,15 +39,15 @@ def test_toml_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_bad_values_are_refused_with_the_field_named(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="batch_size"):
+    with pytest.raises(ValidationError, match=r"batch_size"):
         Settings(data_dir=tmp_path, encoder={"batch_size": 0})
-    with pytest.raises(ValidationError, match="no_such_setting"):
+    with pytest.raises(ValidationError, match=r"no_such_setting"):
         Settings(data_dir=tmp_path, no_such_setting=1)
 
 
 def test_missing_config_file_named_by_env_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SHOPLM_CONFIG", str(tmp_path / "nope.toml"))
-    with pytest.raises(FileNotFoundError, match="nope.toml"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.toml"):
         Settings()
 
 
