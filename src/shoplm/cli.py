@@ -176,8 +176,7 @@ def encode(
     if model:
         settings.encoder.name = model
     store = _open_store(settings)
-    with progress_bar("encoding items") as update:
-        result = jobs.encode_catalog(store, settings, progress=update)
+    result = jobs.encode_catalog(store, settings, progress=console.is_terminal)
     console.print(
         f"[green]✓[/] encoded {result.count:,} items with {result.model_id} in {result.seconds:.1f} s "
         f"({result.cache_hits:,} from cache) -> {result.path}"
