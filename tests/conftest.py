@@ -38,7 +38,12 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", pseudonymization_key="test-key", ingest={"chunk_rows": 1000})
+    return Settings(
+        data_dir=tmp_path / "data",
+        pseudonymization_key="test-key",
+        ingest={"chunk_rows": 1000},
+        recommend={"sequential_minutes": 0.1},
+    )
 
 
 @pytest.fixture

@@ -60,9 +60,9 @@ def test_train_and_describe(store: Store, settings: Settings) -> None:
     events = pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "timestamp"])
     ingest("events", events, store=store, settings=settings)
     jobs.encode_catalog(store, settings, progress=False)
-    trained = jobs.train_candidate_sources(store, settings)
-    assert set(trained) == {"popularity", "cooccurrence", "als", "text"}
-    for name in trained:
+    trained = jobs.train_recommenders(store, settings)
+    assert {"popularity", "cooccurrence", "als", "text", "sequential", "ranker"} <= set(trained)
+    for name in set(trained) - {"ranker"}:
         loaded = jobs.load_model(settings, name)
         assert loaded.recommend(["d1"], k=1, exclude_seen=True)[0][0] in {"d2", "c1", "c2"}
     assert jobs.load_model(settings, "cooccurrence").recommend(["d1"], k=1, exclude_seen=True)[0][0] == "d2"
@@ -72,14 +72,15 @@ def test_train_and_describe(store: Store, settings: Settings) -> None:
 
 
 def test_demo_small_end_to_end(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "demo", pseudonymization_key="k")
+    settings = Settings(data_dir=tmp_path / "demo", pseudonymization_key="k", recommend={"sequential_minutes": 0.2})
     out = io.StringIO()
     console = Console(file=out, width=120)
     result = jobs.run_demo(settings, console=console, progress_bar=progress_bar, small=True)
     text = out.getvalue()
     assert result["counts"]["items"] == 400 and result["counts"]["events"] > 10_000
     assert "trained als" in text and "recently:" in text
-    assert result["samples"] and all(s["recommendations"]["cooccurrence"] for s in result["samples"])
+    assert result["samples"] and all(s["recommendations"]["home"] for s in result["samples"])
+    assert "because you" in text and "item_detail" in text and "post_purchase" in text
     again = jobs.run_demo(settings, console=Console(file=io.StringIO()), progress_bar=progress_bar, small=True)
     assert again["counts"] == result["counts"]  # a second run adds nothing
     info = CliRunner().invoke(app, ["info", "--data-dir", str(settings.data_dir)])

@@ -67,6 +67,20 @@ class IngestSettings(BaseModel):
     bot_burst_seconds: int = Field(default=60, ge=1, description="... within this window is a burst")
 
 
+class RecommendSettings(BaseModel):
+    """How recommenders are trained and which business rules apply by default."""
+
+    sequential: bool = True
+    sequential_minutes: float = Field(default=3.0, gt=0, description="training budget of the sequential model")
+    ranker: bool = True
+    candidates_per_source: int = Field(default=100, ge=10, le=2000)
+    history_length: int = Field(default=50, ge=1, le=500)
+    exclude_out_of_stock: bool = True
+    exclude_purchased: bool = False
+    max_per_category: int | None = Field(default=None, ge=1)
+    refresh_minutes: float = Field(default=15.0, gt=0, description="how often cheap sources are refitted")
+
+
 class ServerSettings(BaseModel):
     """Where ``shoplm serve`` listens (loopback unless told otherwise)."""
 
@@ -93,6 +107,7 @@ class Settings(BaseSettings):
     encoder: EncoderSettings = EncoderSettings()
     generator: GeneratorSettings = GeneratorSettings()
     ingest: IngestSettings = IngestSettings()
+    recommend: RecommendSettings = RecommendSettings()
     server: ServerSettings = ServerSettings()
     seed: int = 0
 

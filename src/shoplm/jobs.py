@@ -126,10 +126,10 @@ def training_interactions(store: Store) -> Any:
     return Interactions.from_frame(events)
 
 
-def train_candidate_sources(
-    store: Store, settings: Settings, *, on_step: Callable[[str], None] | None = None
-) -> dict[str, TrainResult]:
-    """Fit and save every candidate source that the data allows; returns what was trained."""
+def candidate_source_factory(
+    catalog: pd.DataFrame, settings: Settings, item_ids: np.ndarray | None, vectors: np.ndarray | None
+) -> Callable[[Any], dict[str, Any]]:
+    """A function fitting the cheap candidate sources on given interactions (for training and the ranker)."""
     from shoplm.recommend import (
         ALSRecommender,
         CooccurrenceRecommender,
@@ -137,29 +137,80 @@ def train_candidate_sources(
         TextSimilarityRecommender,
     )
 
+    categories = dict(zip(catalog["item_id"], catalog["category"], strict=True))
+
+    def factory(interactions: Any) -> dict[str, Any]:
+        sources: dict[str, Any] = {
+            "popularity": PopularityRecommender(by_category=True).fit(interactions, item_category=categories),
+            "cooccurrence": CooccurrenceRecommender().fit(interactions),
+            "als": ALSRecommender(random_state=settings.seed).fit(interactions),
+        }
+        if item_ids is not None and vectors is not None and len(item_ids):
+            sources["text"] = TextSimilarityRecommender().fit(interactions, item_ids=item_ids, embeddings=vectors)
+        return sources
+
+    return factory
+
+
+def train_recommenders(
+    store: Store, settings: Settings, *, on_step: Callable[[str], None] | None = None
+) -> dict[str, TrainResult]:
+    """Fit and save every recommender the data allows: candidate sources, the sequential model
+    (``settings.recommend.sequential``, time-capped) and the learned ranker; returns what was trained."""
+    from shoplm.recommend.catalog import CATALOG_COLUMNS, CatalogView
+    from shoplm.recommend.ranker import HybridRanker
+
     interactions = training_interactions(store)
-    catalog = store.catalog(["item_id", "category"])
+    catalog = store.catalog(CATALOG_COLUMNS)
+    try:
+        item_ids, vectors = load_item_embeddings(settings)
+    except ShoplmError:
+        item_ids, vectors = None, None
     results: dict[str, TrainResult] = {}
 
-    def run(name: str, fit: Callable[[], Estimator]) -> None:
+    def run(name: str, fit: Callable[[], Estimator]) -> Estimator:
         if on_step:
             on_step(name)
         started = time.perf_counter()
         model = fit()
         path = model.save(settings.models_dir / name)
         results[name] = TrainResult(name, time.perf_counter() - started, path, model)
+        return model
 
-    if len(interactions):
-        categories = dict(zip(catalog["item_id"], catalog["category"], strict=True))
-        run("popularity", lambda: PopularityRecommender(by_category=True).fit(interactions, item_category=categories))
-        run("cooccurrence", lambda: CooccurrenceRecommender().fit(interactions))
-        run("als", lambda: ALSRecommender(random_state=settings.seed).fit(interactions))
-    try:
-        ids, vectors = load_item_embeddings(settings)
-    except ShoplmError:
-        ids = None
-    if ids is not None and len(ids):
-        run("text", lambda: TextSimilarityRecommender().fit(item_ids=ids, embeddings=vectors))
+    factory = candidate_source_factory(catalog, settings, item_ids, vectors)
+    if not len(interactions):
+        if item_ids is not None and len(item_ids):
+            from shoplm.recommend import TextSimilarityRecommender
+
+            run("text", lambda: TextSimilarityRecommender().fit(item_ids=item_ids, embeddings=vectors))
+        return results
+    started = time.perf_counter()
+    if on_step:
+        on_step("candidate sources")
+    sources = factory(interactions)
+    seconds = (time.perf_counter() - started) / len(sources)
+    for name, model in sources.items():
+        results[name] = TrainResult(name, seconds, model.save(settings.models_dir / name), model)
+    rec = settings.recommend
+    if rec.sequential:
+        from shoplm.recommend.sequential import SequentialRecommender
+
+        run(
+            "sequential",
+            lambda: SequentialRecommender(
+                max_minutes=rec.sequential_minutes, seed=settings.seed, num_threads=max(1, os.cpu_count() or 1)
+            ).fit(interactions, item_text_embeddings=vectors, item_ids=item_ids),
+        )
+    if rec.ranker:
+        view = CatalogView.from_frame(catalog)
+        try:
+            run(
+                "ranker",
+                lambda: HybridRanker(seed=settings.seed).fit(interactions, catalog=view, source_factory=factory),
+            )
+        except ShoplmError as exc:  # too little data for a ranker: fusion alone serves
+            if on_step:
+                on_step(f"ranker skipped: {exc}")
     return results
 
 
@@ -243,7 +294,7 @@ def run_demo(
 
     started = time.perf_counter()
     with console.status("training") as status:
-        trained = train_candidate_sources(store, settings, on_step=lambda n: status.update(f"training {n}"))
+        trained = train_recommenders(store, settings, on_step=lambda n: status.update(f"training {n}"))
     for result in trained.values():
         console.print(f"[green]✓[/] trained {result.name} in {result.seconds:.1f} s -> {result.path}")
     timings["train"] = time.perf_counter() - started
@@ -261,38 +312,44 @@ def run_demo(
     for step, seconds in timings.items():
         timing_table.add_row(step, f"{seconds:.1f}")
     console.print(timing_table)
-    samples = sample_recommendations(store, trained, users=3, k=5)
+    samples = sample_recommendations(store, settings, users=3, k=5) if trained else []
     for sample in samples:
         console.print(f"\n[bold]user {sample['user_id']}[/] recently: " + "; ".join(sample["recent"]))
-        for source, items in sample["recommendations"].items():
-            console.print(f"  [cyan]{source:>12}[/]: " + "; ".join(items))
+        for scene, items in sample["recommendations"].items():
+            console.print(f"  [cyan]{scene}[/]")
+            for rank, line in enumerate(items, start=1):
+                console.print(f"    {rank}. {line}")
     store.close()
     return {"counts": counts, "timings": timings, "samples": samples}
 
 
-def sample_recommendations(
-    store: Store, trained: dict[str, TrainResult], *, users: int = 3, k: int = 5
-) -> list[dict[str, Any]]:
-    """Top-k titles from each trained source for the most active users (for reports)."""
-    from shoplm.recommend.base import CandidateSource
+def sample_recommendations(store: Store, settings: Settings, *, users: int = 3, k: int = 5) -> list[dict[str, Any]]:
+    """Top-k titles with reasons in every scene for the most active users (for reports)."""
+    from shoplm.recommend.live import ShopRecommender
 
-    if not trained:
+    events = store.frame("events", ["user_id", "item_id", "event_type", "query", "ts_ms"])
+    items = events[events["item_id"].notna()].sort_values("ts_ms", kind="stable")
+    if items.empty:
         return []
-    events = store.frame("events", ["user_id", "item_id", "ts_ms"])
-    events = events[events["item_id"].notna()].sort_values("ts_ms", kind="stable")
-    if events.empty:
-        return []
-    titles = store.catalog(["item_id", "title"]).set_index("item_id")["title"].to_dict()
-    active = events["user_id"].value_counts().index[:users]
+    shop = ShopRecommender.load(store, settings)
+    queries = events.loc[events["event_type"] == "search", "query"].dropna()
     samples = []
-    for user in active:
-        history = events.loc[events["user_id"] == user, "item_id"].tolist()[-20:]
+    for user in items["user_id"].value_counts().index[:users]:
+        history, purchased = shop.history(user)
+        anchor = history[-1]
+        scenes: dict[str, dict[str, Any]] = {
+            "home": {},
+            "item_detail": {"item_id": anchor},
+            "cart": {"cart": history[-2:]},
+            "search": {"query": str(queries.iloc[len(samples) % len(queries)]) if len(queries) else "gift"},
+            "post_purchase": {"item_id": purchased[-1] if purchased else anchor},
+        }
         recs: dict[str, list[str]] = {}
-        for name, result in trained.items():
-            if isinstance(result.model, CandidateSource):
-                top = result.model.recommend(history, k, exclude_seen=True)
-                recs[name] = [titles.get(item, item)[:40] for item, _score in top]
-        recent = [titles.get(item, item)[:40] for item in history[-3:]]
+        for scene, extra in scenes.items():
+            found = shop.recommend(user, scene=scene, k=k, pseudonymous=True, **extra)
+            label = scene if scene != "search" else f"search “{extra['query']}”"
+            recs[label] = [f"{r.title[:36]} [dim]({r.reason[:60]})[/]" for r in found]
+        recent = [shop.engine.catalog.title(item)[:40] for item in history[-3:]]
         samples.append({"user_id": user[:14], "recent": recent, "recommendations": recs})
     return samples
 

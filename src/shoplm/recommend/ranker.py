@@ -1,0 +1,188 @@
+"""A learned ranker over the fused candidates: LightGBM lambdarank on per-candidate features.
+
+Training is leave-last-out: the candidate sources are fitted on each user's history without
+its newest item, the engine proposes candidates for that shortened history, and the ranker
+learns to put the held-out item first. At serving time it re-scores the candidates of the
+``home`` scene; the features are rank-based, so they stay comparable when the sources are
+refitted on all data.
+
+Example:
+    >>> ranker = HybridRanker(n_estimators=50)          # doctest: +SKIP
+    >>> ranker.fit(interactions, catalog=catalog, source_factory=make_sources)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Self
+
+import numpy as np
+
+from shoplm.errors import InputError
+from shoplm.estimator import Estimator
+from shoplm.recommend.base import CandidateSource, Interactions
+from shoplm.recommend.catalog import CatalogView
+
+#: Sources whose ranks become features, in a fixed order (missing ones are zeros).
+FEATURE_SOURCES = ("sequential", "cooccurrence", "als", "text", "popularity")
+FEATURE_NAMES = (
+    *(f"inv_rank_{s}" for s in FEATURE_SOURCES),
+    *(f"has_{s}" for s in FEATURE_SOURCES),
+    "fused",
+    "category_affinity",
+    "seen_before",
+    "history_length",
+)
+
+
+def candidate_features(
+    candidates: np.ndarray,
+    ranks: dict[str, np.ndarray],
+    fused: np.ndarray,
+    catalog: CatalogView,
+    history: Sequence[str],
+    *,
+    sources: Sequence[str] = FEATURE_SOURCES,
+) -> np.ndarray:
+    """One feature row per candidate (see ``FEATURE_NAMES``); shared by training and serving.
+
+    Only ``sources`` (those the ranker was trained with) contribute; others read as absent.
+    """
+    n = len(candidates)
+    ranks = {name: rank for name, rank in ranks.items() if name in sources}
+    columns: list[np.ndarray] = []
+    presence: list[np.ndarray] = []
+    for name in FEATURE_SOURCES:
+        rank = ranks.get(name)
+        if rank is None:
+            columns.append(np.zeros(n))
+            presence.append(np.zeros(n))
+        else:
+            r = rank[candidates]
+            columns.append(np.where(np.isfinite(r), 1.0 / r, 0.0))
+            presence.append(np.isfinite(r).astype(np.float64))
+    positions = catalog.positions(history[-50:])
+    if len(positions):
+        categories, counts = np.unique(catalog.top_category[positions], return_counts=True)
+        share = dict(zip(categories, counts / counts.sum(), strict=True))
+        affinity = np.fromiter((share.get(c, 0.0) for c in catalog.top_category[candidates]), dtype=np.float64, count=n)
+        seen = np.isin(candidates, positions).astype(np.float64)
+    else:
+        affinity = np.zeros(n)
+        seen = np.zeros(n)
+    length = np.full(n, np.log1p(len(history)))
+    return np.column_stack([*columns, *presence, fused, affinity, seen, length])
+
+
+class HybridRanker(Estimator):
+    """LightGBM lambdarank over candidate features; falls back to the fused score if unfitted."""
+
+    _version_modules = ("lightgbm",)
+
+    def __init__(
+        self,
+        n_estimators: int = 200,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        max_users: int = 5000,
+        min_history: int = 2,
+        seed: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.max_users = max_users
+        self.min_history = min_history
+        self.seed = seed
+
+    def fit(
+        self,
+        interactions: Interactions,
+        *,
+        catalog: CatalogView,
+        source_factory: Callable[[Interactions], dict[str, CandidateSource]],
+        **_: Any,
+    ) -> Self:
+        """Learn from each user's newest item, held out (see the module docstring)."""
+        import lightgbm as lgb
+
+        from shoplm.recommend.engine import RecommendationEngine
+
+        sequences = interactions.sequences()
+        users = [u for u, items in sequences.items() if len(items) > self.min_history]
+        if len(users) < 10:
+            raise InputError(f"the ranker needs at least 10 users with more than {self.min_history} events")
+        rng = np.random.default_rng(self.seed)
+        if len(users) > self.max_users:
+            users = list(rng.choice(users, self.max_users, replace=False))
+        chosen = set(users)
+        # Training sources see everything but the held-out newest item of the chosen users.
+        keep = np.ones(len(interactions), dtype=bool)
+        ends = np.flatnonzero(np.r_[interactions.user_id[1:] != interactions.user_id[:-1], True])
+        for end in ends:
+            if interactions.user_id[end] in chosen:
+                keep[end] = False
+        train = Interactions(
+            interactions.user_id[keep], interactions.item_id[keep], interactions.ts_ms[keep], interactions.weight[keep]
+        )
+        engine = RecommendationEngine(catalog, source_factory(train))
+        self.sources_ = sorted(engine.sources)
+        features, labels, groups = [], [], []
+        for user in users:
+            history, target = sequences[user][:-1], sequences[user][-1]
+            candidates, ranks, fused = engine.fuse(history, scene="home")
+            if len(candidates) == 0 or target not in catalog.index:
+                continue
+            label = (candidates == catalog.index[target]).astype(np.int32)
+            if not label.any():
+                continue  # the target was not among the candidates: nothing to learn to order
+            features.append(candidate_features(candidates, ranks, fused, catalog, history, sources=self.sources_))
+            labels.append(label)
+            groups.append(len(candidates))
+        if len(groups) < 10:
+            raise InputError("too few users had their next item among the candidates to train a ranker")
+        model = lgb.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            random_state=self.seed,
+            n_jobs=1,
+            verbose=-1,
+        )
+        model.fit(np.vstack(features), np.concatenate(labels), group=groups)
+        self.booster_ = model.booster_
+        self.training_groups_ = len(groups)
+        return self
+
+    def rerank(self, features: np.ndarray) -> np.ndarray:
+        """Scores for candidate feature rows (higher is better)."""
+        self.check_fitted()
+        return self.booster_.predict(features, num_threads=1)
+
+    def score_candidates(
+        self,
+        candidates: np.ndarray,
+        ranks: dict[str, np.ndarray],
+        fused: np.ndarray,
+        catalog: CatalogView,
+        history: Sequence[str],
+    ) -> np.ndarray:
+        """Features from the engine's fusion, then :meth:`rerank`."""
+        return self.rerank(candidate_features(candidates, ranks, fused, catalog, history, sources=self.sources_))
+
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        # LightGBM's own text format: readable, versioned, no pickle.
+        model_text = self.booster_.model_to_string()
+        encoded = np.frombuffer(model_text.encode("utf-8"), dtype=np.uint8)
+        state = {"training_groups": self.training_groups_, "features": list(FEATURE_NAMES), "sources": self.sources_}
+        return {"booster_text": encoded}, state
+
+    def _set_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        import lightgbm as lgb
+
+        if state.get("features") != list(FEATURE_NAMES):
+            raise InputError("this ranker was trained on other features: retrain it")
+        self.booster_ = lgb.Booster(model_str=arrays["booster_text"].tobytes().decode("utf-8"))
+        self.training_groups_ = int(state["training_groups"])
+        self.sources_ = list(state["sources"])
