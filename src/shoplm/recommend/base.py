@@ -104,6 +104,10 @@ class CandidateSource(Estimator):
 
     item_ids_: np.ndarray
 
+    #: Scores at or below this fraction of the best score carry no signal (a tie-break only):
+    #: fusion ignores them, so such items get no rank from this source.
+    signal_floor: float = 0.0
+
     @abstractmethod
     def fit(self, interactions: Interactions, **kwargs: Any) -> Self:
         """Learn from interactions; return ``self``."""

@@ -50,6 +50,9 @@ class CooccurrenceRecommender(CandidateSource):
         [('b', 1.0)]
     """
 
+    # Non-neighbours only carry the 1e-6 popularity tie-break.
+    signal_floor = 1e-4
+
     def __init__(
         self,
         window: int = 5,

@@ -236,12 +236,16 @@ class RecommendationEngine:
             if weight <= 0:
                 continue
             if scene == "search" and name == "text":
-                scores = self._search_scores(query_vector)  # type: ignore[arg-type]
+                scores = _relevant_only(self._search_scores(query_vector))  # type: ignore[arg-type]
             elif name in ANCHORED_SOURCES and anchors:
                 # Item-to-item sources answer about the anchor items only, not the whole history.
                 scores = self.catalog_scores(name, anchors)
             else:
                 scores = self.catalog_scores(name, context)
+            floor = self.sources[name].signal_floor
+            if floor > 0:
+                best = np.nanmax(scores) if np.isfinite(scores).any() else 0.0
+                scores = np.where(scores > floor * best, scores, np.nan)
             # A search shows only strong matches; the user's taste re-orders them.
             limit = max(3 * k, 30) if scene == "search" and name == "text" else self.candidates_per_source
             top = _top_positions(scores, limit)
@@ -304,7 +308,7 @@ class RecommendationEngine:
         if scene == "search":
             return f"matches “{query}”" if query else "matches your search"
         if scene == "item_detail" and anchors:
-            if "cooccurrence" in sources and sources["cooccurrence"] <= self.candidates_per_source:
+            if sources.get("cooccurrence", np.inf) <= sources.get("text", np.inf):
                 return f"often bought together with {title(anchors[0])}"
             return f"similar to {title(anchors[0])}"
         if scene in ("cart", "post_purchase") and anchors:
@@ -312,6 +316,7 @@ class RecommendationEngine:
             verb = "goes with" if scene == "cart" else "goes with your purchase of"
             return f"{verb} {title(anchor)}"
         best = min(sources, key=lambda n: sources[n]) if sources else "popularity"
+        history = [h for h in history if h in self.catalog.index]
         if best == "popularity" or not history:
             category = self.catalog.top_category[self.catalog.index[item_id]]
             return f"popular in {category}" if category else "popular right now"
@@ -333,6 +338,20 @@ class RecommendationEngine:
         embeddings = text.embeddings_  # type: ignore[attr-defined]
         similarity = embeddings[[index[a] for a in known]] @ embeddings[index[item_id]]
         return known[int(np.argmax(similarity))]
+
+
+def _relevant_only(similarity: np.ndarray) -> np.ndarray:
+    """Similarities of the items closer to the best match than to the typical item; NaN elsewhere.
+
+    Embedding similarities are compressed (most items score 0.7-0.8 with e5), so relevance is
+    judged against the spread of this query's scores, not a fixed threshold.
+    """
+    finite = similarity[np.isfinite(similarity)]
+    if len(finite) < 3:
+        return similarity
+    best, typical = float(finite.max()), float(np.median(finite))
+    cut = best - max(0.5 * (best - typical), 1e-6)
+    return np.where(similarity >= cut, similarity, np.nan)
 
 
 def _top_positions(scores: np.ndarray, n: int) -> np.ndarray:

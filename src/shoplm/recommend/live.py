@@ -80,6 +80,7 @@ class ShopRecommender:
         settings: Settings | None = None,
         history_limit: int = 50,
         versions: dict[str, str] | None = None,
+        encoder: Any = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -87,7 +88,7 @@ class ShopRecommender:
         self.settings = settings
         self.history_limit = history_limit
         self.versions = versions or {}
-        self._encoder: Any = None
+        self._encoder: Any = encoder  # a TextEncoder; loaded from settings on first use when None
         self._lock = threading.Lock()  # serializes catalog changes; reads need no lock
         self._category_median = _category_medians(engine.catalog)
 
