@@ -77,3 +77,40 @@ def test_console_script_is_installed_and_fails_cleanly(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     assert "no such file" in result.stderr
+
+
+def test_train_recommend_profile_commands(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    items = tmp_path / "items.csv"
+    items.write_text(
+        "item_id,title,category,price\n"
+        + "\n".join(
+            f"i{n},{'Red dress' if n % 2 else 'USB charger'} {n},{'Clothing' if n % 2 else 'Electronics'},{10 + n}"
+            for n in range(12)
+        )
+    )
+    events = tmp_path / "events.csv"
+    rows = [
+        f"U{u},i{(u % 2) + 2 * ((u + s) % 6)},view,{1_700_000_000 + u * 100 + s}" for u in range(30) for s in range(5)
+    ]
+    events.write_text("user_id,item_id,event_type,timestamp\n" + "\n".join(rows))
+    assert invoke("ingest", "items", str(items), "--data-dir", str(data)).exit_code == 0
+    assert invoke("ingest", "events", str(events), "--data-dir", str(data)).exit_code == 0
+    result = runner.invoke(
+        app, ["train", "--data-dir", str(data)], env={"SHOPLM_RECOMMEND__SEQUENTIAL_MINUTES": "0.05"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "ranker" in result.output and "sequential" in result.output
+    result = invoke("recommend", "--user", "U1", "--k", "3", "--json", "--data-dir", str(data))
+    assert result.exit_code == 0, result.output
+    recs = json.loads(result.output)
+    assert len(recs) == 3 and all(r["reason"] and r["title"] for r in recs)
+    assert invoke("recommend", "--scene", "checkout", "--data-dir", str(data)).exit_code == 2
+    profile = json.loads(invoke("profile", "U1", "--json", "--data-dir", str(data)).output)
+    assert profile["top_categories"][0]["category"] == "Clothing"
+
+
+def test_recommend_without_models_is_a_clear_error(tmp_path: Path) -> None:
+    result = invoke("recommend", "--data-dir", str(tmp_path))
+    assert result.exit_code == 1
+    assert "run `shoplm train`" in result.output

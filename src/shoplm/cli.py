@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -50,10 +51,10 @@ def handle_errors(function: F) -> F:
         try:
             return function(*args, **kwargs)
         except InputError as exc:
-            errors.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ShoplmError as exc:
-            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             errors.print("interrupted: what was committed stays stored; re-run to continue")
@@ -218,6 +219,102 @@ def demo(
 
     settings = load_settings(data_dir)
     jobs.run_demo(settings, console=console, progress_bar=progress_bar, fresh=fresh, small=small, seed=seed)
+
+
+@app.command()
+@handle_errors
+def train(data_dir: DataDirOption = None) -> None:
+    """Train every recommender the data allows (sources, sequential model, ranker) as a new version."""
+    from shoplm import jobs
+
+    settings = load_settings(data_dir)
+    store = _open_store(settings)
+    with console.status("training") as status:
+        trained = jobs.train_recommenders(store, settings, on_step=lambda n: status.update(f"training {n}"))
+    if not trained:
+        raise ShoplmError("nothing to train: ingest items and events first")
+    for result in trained.values():
+        console.print(f"[green]✓[/] {result.name} in {result.seconds:.1f} s -> {result.path}")
+
+
+@app.command()
+@handle_errors
+def recommend(
+    user: Annotated[str | None, typer.Option(help="the shop's user id (omit for an anonymous visitor)")] = None,
+    scene: Annotated[str, typer.Option(help="home, item_detail, cart, search or post_purchase")] = "home",
+    k: Annotated[int, typer.Option(min=1, max=500, help="how many items")] = 10,
+    item: Annotated[str | None, typer.Option(help="the item of item_detail / post_purchase")] = None,
+    cart: Annotated[list[str] | None, typer.Option(help="an item in the cart (repeat for more)")] = None,
+    query: Annotated[str | None, typer.Option(help="the search text of scene search")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Recommendations for a user in a scene, with titles and reasons."""
+    from shoplm.recommend.live import ShopRecommender
+
+    settings = load_settings(data_dir)
+    shop = ShopRecommender.load(_open_store(settings), settings)
+    recs = shop.recommend(user, scene=scene, k=k, item_id=item, cart=cart or (), query=query)
+    if as_json:
+        console.print_json(json.dumps([r.to_dict() for r in recs], ensure_ascii=False))
+        return
+    table = Table(title=f"{scene} for {user or 'an anonymous visitor'}")
+    for column in ("#", "item", "title", "reason", "score"):
+        table.add_column(column)
+    for rank, rec in enumerate(recs, start=1):
+        table.add_row(str(rank), rec.item_id, rec.title, rec.reason, f"{rec.score:.4f}")
+    console.print(table)
+
+
+@app.command()
+@handle_errors
+def profile(
+    user: Annotated[str, typer.Argument(help="the shop's user id")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """A user's interest tags (categories, brands, price band) and profile vector."""
+    from shoplm.recommend.live import ShopRecommender
+
+    settings = load_settings(data_dir)
+    shop = ShopRecommender.load(_open_store(settings), settings)
+    found = shop.profile(user).to_dict()
+    if as_json:
+        console.print_json(json.dumps(found, ensure_ascii=False))
+        return
+    console.print(f"[bold]{user}[/] ({found['user_id']}), {found['events']} recent events")
+    console.print("tags: " + ", ".join(found["tags"]) if found["tags"] else "tags: none yet (cold start)")
+    for entry in found["top_categories"]:
+        console.print(f"  category {entry['category']}: {entry['share']:.0%}")
+    console.print(f"price band: {found['price_band']}; vector of {len(found['vector'])} numbers")
+
+
+bench_app = typer.Typer(
+    help="Benchmarks on public data sets (figures go to benchmarks/README.md).", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("seqrec")
+@handle_errors
+def bench_seqrec(
+    data: Annotated[Path, typer.Option(help="directory with sequences.txt [items.tsv, item2attributes.json]")],
+    out: Annotated[Path | None, typer.Option(help="write results JSON here")] = None,
+    models: Annotated[str | None, typer.Option(help="comma-separated model names (default: the standard set)")] = None,
+    minutes: Annotated[float, typer.Option(help="training budget of each sequential model")] = 15.0,
+    threads: Annotated[int, typer.Option(help="torch threads")] = 2,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Next-item benchmark, standard leave-one-out protocol, full ranking, beside published rows."""
+    from shoplm.recommend.bench import DEFAULT_MODELS, run_seqrec_benchmark
+    from shoplm.recommend.report import print_results
+
+    settings = load_settings(data_dir)
+    chosen = [m.strip() for m in models.split(",")] if models else list(DEFAULT_MODELS)
+    results = run_seqrec_benchmark(
+        data, out, models=chosen, max_minutes=minutes, num_threads=threads, cache_dir=settings.cache_dir / "seqrec"
+    )
+    print_results(results, console=console)
 
 
 def main() -> None:  # pragma: no cover - the console script calls app()

@@ -311,3 +311,10 @@ def test_refresh_refits_cheap_sources_from_the_store(shop: ShopRecommender, stor
     assert shop.engine.sources["cooccurrence"].similar("d7", 1)[0][0] == "c7"
     complements = shop.recommend(None, scene="cart", cart=["d7"], k=1)
     assert complements[0].item_id == "c7" and complements[0].reason == "goes with Dresse d7"
+
+
+def test_a_seen_item_says_so_instead_of_naming_itself(engine: RecommendationEngine) -> None:
+    recs = engine.recommend(["d1", "d1", "d2", "d1"], k=8)
+    reasons = {r.item_id: r.reason for r in recs}
+    assert reasons["d1"] == "you viewed this recently"
+    assert all(r.item_id not in r.reason for r in recs if r.item_id not in ("d1", "d2"))

@@ -315,6 +315,10 @@ class RecommendationEngine:
             anchor = self._closest(item_id, anchors) or anchors[-1]
             verb = "goes with" if scene == "cart" else "goes with your purchase of"
             return f"{verb} {title(anchor)}"
+        if item_id in purchased:
+            return "you bought this before"
+        if item_id in history:
+            return "you viewed this recently"
         best = min(sources, key=lambda n: sources[n]) if sources else "popularity"
         history = [h for h in history if h in self.catalog.index]
         if best == "popularity" or not history:

@@ -1,0 +1,49 @@
+"""Printing benchmark results beside the published figures they are compared with.
+
+Published rows: full ranking on the Amazon "Toys and Games" 5-core file of S3Rec/ICLRec
+(ICLRec, WWW 2022, Table 2; ICSRec, WSDM 2024), as listed in ``shared/data/README.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+#: model -> {metric: value}; HR@10/NDCG@10 were not part of the published tables.
+PUBLISHED_AMAZON_TOYS: dict[str, dict[str, float]] = {
+    "GRU4Rec": {"HR@5": 0.0121, "HR@20": 0.0290, "NDCG@5": 0.0077, "NDCG@20": 0.0123},
+    "SASRec": {"HR@5": 0.0429, "HR@20": 0.0957, "NDCG@5": 0.0245, "NDCG@20": 0.0397},
+    "BERT4Rec": {"HR@5": 0.0371, "HR@20": 0.0760, "NDCG@5": 0.0259, "NDCG@20": 0.0368},
+    "CL4SRec": {"HR@5": 0.0503, "HR@20": 0.0990, "NDCG@5": 0.0264, "NDCG@20": 0.0404},
+    "ICLRec": {"HR@5": 0.0597, "HR@20": 0.1139, "NDCG@5": 0.0404, "NDCG@20": 0.0557},
+    "DuoRec": {"HR@5": 0.0655, "HR@20": 0.1293, "NDCG@5": 0.0392, "NDCG@20": 0.0574},
+    "ICSRec": {"HR@5": 0.0788, "HR@20": 0.1368, "NDCG@5": 0.0571, "NDCG@20": 0.0736},
+}
+
+METRICS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
+
+
+def results_table(results: dict[str, Any], *, published: dict[str, dict[str, float]] | None = None) -> Table:
+    """A rich table of our models (with time and memory) and the published rows below them."""
+    published = PUBLISHED_AMAZON_TOYS if published is None else published
+    table = Table(title="next-item recommendation, full ranking, leave-one-out")
+    table.add_column("model")
+    for metric in METRICS:
+        table.add_column(metric, justify="right")
+    table.add_column("train s", justify="right")
+    table.add_column("peak MB", justify="right")
+    best = results.get("best")
+    for name, row in results.get("models", {}).items():
+        label = f"[bold]{name}[/] *" if name == best else name
+        cells = [f"{row[m]:.4f}" if m in row else "" for m in METRICS]
+        table.add_row(label, *cells, f"{row.get('train_seconds', 0):.0f}", f"{row.get('peak_rss_mb', 0):.0f}")
+    for name, row in published.items():
+        cells = [f"{row[m]:.4f}" if m in row else "-" for m in METRICS]
+        table.add_row(f"[dim]{name} (published)[/]", *[f"[dim]{c}[/]" for c in cells], "", "")
+    return table
+
+
+def print_results(results: dict[str, Any], *, console: Console | None = None) -> None:
+    (console or Console()).print(results_table(results))
