@@ -117,6 +117,9 @@ def ingest(
     encoding: Annotated[str, typer.Option(help="text encoding of CSV/JSONL files")] = "utf-8",
     rejects: Annotated[Path | None, typer.Option(help="where to write rejected rows")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    encode_items: Annotated[
+        bool, typer.Option("--encode/--no-encode", help="encode new item texts right away (items only)")
+    ] = True,
     data_dir: DataDirOption = None,
 ) -> None:
     """Validate, clean, pseudonymize and store a file of one KIND. Re-running adds nothing new."""
@@ -132,6 +135,13 @@ def ingest(
         console.print_json(json.dumps(report.to_dict()))
     else:
         _print_report(report)
+    if kind == "items" and encode_items and report.accepted:
+        from shoplm import jobs
+
+        # Only new or changed texts reach the model (cache), so this is cheap after the first time.
+        encoded = jobs.encode_catalog(store, settings, progress=console.is_terminal and not as_json)
+        if not as_json:
+            console.print(f"[green]✓[/] item texts encoded ({encoded.count - encoded.cache_hits:,} new)")
     if report.accepted == 0 and report.rejected and report.duplicates == 0:
         raise typer.Exit(2)
 

@@ -318,3 +318,29 @@ def test_a_seen_item_says_so_instead_of_naming_itself(engine: RecommendationEngi
     reasons = {r.item_id: r.reason for r in recs}
     assert reasons["d1"] == "you viewed this recently"
     assert all(r.item_id not in r.reason for r in recs if r.item_id not in ("d1", "d2"))
+
+
+def test_items_ingested_after_training_join_the_text_source_at_load(
+    shop: ShopRecommender, store: Store, settings: Settings
+) -> None:
+    row = pd.DataFrame({"item_id": ["d-late"], "title": ["Silk dress"], "category": ["Clothing > Dresses"]})
+    ingest("items", row, store=store, settings=settings)
+    reloaded = ShopRecommender(store, shop.engine, shop.pseudonymizer, encoder=FakeEncoder())
+    assert reloaded.sync_catalog(store.catalog()) == ["d-late"]
+    assert "d-late" in reloaded.engine.sources["text"].item_ids_.tolist()
+    assert reloaded.sync_catalog(store.catalog()) == []
+
+
+def test_refresh_scheduler_runs_and_stops(shop: ShopRecommender) -> None:
+    import time
+
+    from shoplm.recommend.live import RefreshScheduler
+
+    scheduler = RefreshScheduler(shop, minutes=0.001).start()
+    deadline = time.time() + 20
+    while scheduler.runs < 1 and time.time() < deadline:
+        time.sleep(0.05)
+    scheduler.stop()
+    assert scheduler.runs >= 1 and scheduler.last_error is None
+    with pytest.raises(InputError, match="positive"):
+        RefreshScheduler(shop, minutes=0)

@@ -133,7 +133,25 @@ class ShopRecommender:
             history_limit=rec.history_length,
         )
         shop.engine.query_encoder = shop.encode_query
+        shop.sync_catalog(store.catalog(CATALOG_COLUMNS))
         return shop
+
+    def sync_catalog(self, catalog: pd.DataFrame) -> list[str]:
+        """Give the text source every catalog item it lacks (items ingested after training)."""
+        text = self.engine.sources.get("text")
+        if text is None or catalog.empty:
+            return []
+        known = set(text.item_ids_.tolist())
+        missing = catalog[~catalog["item_id"].astype(str).isin(known)]
+        if missing.empty:
+            return []
+        from shoplm.jobs import item_texts
+
+        with self._lock:
+            vectors = self._text_encoder().encode(item_texts(missing), mode="passage")
+            text.add_items(missing["item_id"].astype(str).tolist(), vectors)  # type: ignore[attr-defined]
+            self.engine.refresh_alignment()
+        return missing["item_id"].astype(str).tolist()
 
     # -- users --------------------------------------------------------------------------
     def user_key(self, user_id: str, *, pseudonymous: bool = False) -> str:
@@ -290,3 +308,39 @@ def _shares(values: np.ndarray) -> list[tuple[str, float]]:
 def _category_medians(catalog: CatalogView) -> dict[str, float]:
     frame = pd.DataFrame({"category": catalog.top_category, "price": catalog.price})
     return frame.dropna().groupby("category")["price"].median().to_dict()
+
+
+class RefreshScheduler:
+    """Refits the cheap sources of a :class:`ShopRecommender` every ``minutes`` in a daemon thread.
+
+    Example:
+        >>> scheduler = RefreshScheduler(shop, minutes=15).start()   # doctest: +SKIP
+        >>> scheduler.stop()                                          # doctest: +SKIP
+    """
+
+    def __init__(self, shop: ShopRecommender, minutes: float) -> None:
+        if minutes <= 0:
+            raise InputError(f"refresh interval must be positive, got {minutes}")
+        self.shop = shop
+        self.interval = minutes * 60.0
+        self.runs = 0
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="shoplm-refresh", daemon=True)
+
+    def start(self) -> RefreshScheduler:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.shop.refresh()
+                self.runs += 1
+                self.last_error = None
+            except Exception as exc:  # a failed refresh keeps the old models serving
+                self.last_error = f"{type(exc).__name__}: {exc}"
