@@ -249,8 +249,6 @@ def run_demo(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Generate the demo store if absent, ingest it, encode items, train, print a report."""
-    from rich.table import Table
-
     from shoplm.demo.generator import DemoSizes, generate_demo_store
     from shoplm.ingest.pipeline import ingest
 
@@ -300,18 +298,8 @@ def run_demo(
     timings["train"] = time.perf_counter() - started
 
     counts = store.counts()
-    table = Table(title="demo store")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
-    for name, count in counts.items():
-        table.add_row(name, f"{count:,}")
-    console.print(table)
-    timing_table = Table(title="timings")
-    timing_table.add_column("step")
-    timing_table.add_column("seconds", justify="right")
-    for step, seconds in timings.items():
-        timing_table.add_row(step, f"{seconds:.1f}")
-    console.print(timing_table)
+    console.print(_two_column_table("demo store", ("table", "rows"), [(n, f"{c:,}") for n, c in counts.items()]))
+    console.print(_two_column_table("timings", ("step", "seconds"), [(s, f"{t:.1f}") for s, t in timings.items()]))
     samples = sample_recommendations(store, settings, users=3, k=5) if trained else []
     for sample in samples:
         console.print(f"\n[bold]user {sample['user_id']}[/] recently: " + "; ".join(sample["recent"]))
@@ -352,6 +340,17 @@ def sample_recommendations(store: Store, settings: Settings, *, users: int = 3, 
         recent = [shop.engine.catalog.title(item)[:40] for item in history[-3:]]
         samples.append({"user_id": user[:14], "recent": recent, "recommendations": recs})
     return samples
+
+
+def _two_column_table(title: str, headers: tuple[str, str], rows: list[tuple[str, str]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column(headers[0])
+    table.add_column(headers[1], justify="right")
+    for left, right in rows:
+        table.add_row(left, right)
+    return table
 
 
 def _demo_files(source_dir: Path) -> dict[str, Path]:

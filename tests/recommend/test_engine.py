@@ -344,3 +344,11 @@ def test_refresh_scheduler_runs_and_stops(shop: ShopRecommender) -> None:
     assert scheduler.runs >= 1 and scheduler.last_error is None
     with pytest.raises(InputError, match="positive"):
         RefreshScheduler(shop, minutes=0)
+
+
+def test_hold_out_last_removes_exactly_the_newest_event_of_the_chosen_users() -> None:
+    data = Interactions.from_arrays(["a", "a", "a", "b", "b"], ["x", "y", "z", "x", "w"], [1, 2, 3, 1, 2])
+    kept, held = data.hold_out_last({"a"})
+    assert held == {"a": "z"}
+    assert kept.sequences() == {"a": ["x", "y"], "b": ["x", "w"]}
+    assert data.hold_out_last()[1] == {"a": "z", "b": "w"}

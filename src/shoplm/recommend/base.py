@@ -94,6 +94,22 @@ class Interactions:
         ends = np.concatenate([bounds, [len(self)]])
         return {str(self.user_id[s]): self.item_id[s:e].tolist() for s, e in zip(starts, ends, strict=True)}
 
+    def hold_out_last(self, users: set[str] | None = None) -> tuple[Interactions, dict[str, str]]:
+        """These interactions without each user's newest event, and the held-out items.
+
+        ``users`` limits the hold-out to those users (default: every user).
+        """
+        keep = np.ones(len(self), dtype=bool)
+        held_out: dict[str, str] = {}
+        ends = np.flatnonzero(np.r_[self.user_id[1:] != self.user_id[:-1], True]) if len(self) else []
+        for end in ends:
+            user = str(self.user_id[end])
+            if users is None or user in users:
+                keep[end] = False
+                held_out[user] = str(self.item_id[end])
+        kept = Interactions(self.user_id[keep], self.item_id[keep], self.ts_ms[keep], self.weight[keep])
+        return kept, held_out
+
     def items(self) -> np.ndarray:
         """The distinct item ids, sorted."""
         return np.unique(self.item_id)

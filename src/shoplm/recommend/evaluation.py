@@ -24,22 +24,6 @@ from shoplm.recommend.engine import RecommendationEngine
 from shoplm.recommend.ranker import HybridRanker
 
 
-def split_last(interactions: Interactions, users: set[str]) -> tuple[Interactions, dict[str, str]]:
-    """The interactions without the newest event of each of ``users``, and those held-out items."""
-    keep = np.ones(len(interactions), dtype=bool)
-    targets: dict[str, str] = {}
-    ends = np.flatnonzero(np.r_[interactions.user_id[1:] != interactions.user_id[:-1], True])
-    for end in ends:
-        user = str(interactions.user_id[end])
-        if user in users:
-            keep[end] = False
-            targets[user] = str(interactions.item_id[end])
-    train = Interactions(
-        interactions.user_id[keep], interactions.item_id[keep], interactions.ts_ms[keep], interactions.weight[keep]
-    )
-    return train, targets
-
-
 def evaluate_engine(
     interactions: Interactions,
     catalog: CatalogView,
@@ -56,7 +40,7 @@ def evaluate_engine(
     eligible = [u for u, items in sequences.items() if len(items) > min_history]
     rng = np.random.default_rng(seed)
     users = list(rng.choice(eligible, min(max_users, len(eligible)), replace=False)) if eligible else []
-    train, targets = split_last(interactions, set(users))
+    train, targets = interactions.hold_out_last(set(users))
     sources = source_factory(train)
     engine = RecommendationEngine(catalog, sources)
     ranker = None

@@ -115,16 +115,8 @@ class HybridRanker(Estimator):
         rng = np.random.default_rng(self.seed)
         if len(users) > self.max_users:
             users = list(rng.choice(users, self.max_users, replace=False))
-        chosen = set(users)
         # Training sources see everything but the held-out newest item of the chosen users.
-        keep = np.ones(len(interactions), dtype=bool)
-        ends = np.flatnonzero(np.r_[interactions.user_id[1:] != interactions.user_id[:-1], True])
-        for end in ends:
-            if interactions.user_id[end] in chosen:
-                keep[end] = False
-        train = Interactions(
-            interactions.user_id[keep], interactions.item_id[keep], interactions.ts_ms[keep], interactions.weight[keep]
-        )
+        train, _held_out = interactions.hold_out_last(set(users))
         engine = RecommendationEngine(catalog, source_factory(train))
         self.sources_ = sorted(engine.sources)
         features, labels, groups = [], [], []
