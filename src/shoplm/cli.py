@@ -211,8 +211,9 @@ def info(data_dir: DataDirOption = None) -> None:
         table.add_row(f"  {name}", f"{count:,}")
     table.add_row("encoder", settings.encoder.name)
     table.add_row("generator", settings.generator.kind)
+    table.add_row("model version", summary["model_version"] or "none yet (run `shoplm train`)")
     for name, meta in summary["models"].items():
-        table.add_row(f"model {name}", meta)
+        table.add_row(f"  {name}", meta)
     console.print(table)
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 from shoplm.config import Settings
 from shoplm.errors import ModelFileError, ShoplmError
 from shoplm.estimator import Estimator, read_model_meta
+from shoplm.registry import ModelRegistry
 from shoplm.store import Store
 
 ProgressFactory = Callable[..., AbstractContextManager[Callable[[int, int], None]]]
@@ -167,13 +168,15 @@ def train_recommenders(
     except ShoplmError:
         item_ids, vectors = None, None
     results: dict[str, TrainResult] = {}
+    registry = ModelRegistry(settings.models_dir)
+    version_dir = registry.new_version()
 
     def run(name: str, fit: Callable[[], Estimator]) -> Estimator:
         if on_step:
             on_step(name)
         started = time.perf_counter()
         model = fit()
-        path = model.save(settings.models_dir / name)
+        path = model.save(version_dir / name)
         results[name] = TrainResult(name, time.perf_counter() - started, path, model)
         return model
 
@@ -183,6 +186,8 @@ def train_recommenders(
             from shoplm.recommend import TextSimilarityRecommender
 
             run("text", lambda: TextSimilarityRecommender().fit(item_ids=item_ids, embeddings=vectors))
+        if results:
+            registry.publish(version_dir.name)
         return results
     started = time.perf_counter()
     if on_step:
@@ -190,7 +195,7 @@ def train_recommenders(
     sources = factory(interactions)
     seconds = (time.perf_counter() - started) / len(sources)
     for name, model in sources.items():
-        results[name] = TrainResult(name, seconds, model.save(settings.models_dir / name), model)
+        results[name] = TrainResult(name, seconds, model.save(version_dir / name), model)
     rec = settings.recommend
     if rec.sequential:
         from shoplm.recommend.sequential import SequentialRecommender
@@ -211,12 +216,16 @@ def train_recommenders(
         except ShoplmError as exc:  # too little data for a ranker: fusion alone serves
             if on_step:
                 on_step(f"ranker skipped: {exc}")
+    registry.publish(version_dir.name)
     return results
 
 
 def load_model(settings: Settings, name: str) -> Estimator:
-    """The saved model ``models/NAME``."""
-    return Estimator.load(settings.models_dir / name)
+    """The model ``name`` of the live version."""
+    current = ModelRegistry(settings.models_dir).current_dir()
+    if current is None:
+        raise ModelFileError(f"no trained models in {settings.models_dir}: run `shoplm train` first")
+    return Estimator.load(current / name)
 
 
 # -- information ------------------------------------------------------------------------
@@ -228,14 +237,16 @@ def describe(settings: Settings) -> dict[str, Any]:
     finally:
         store.close()
     models: dict[str, str] = {}
-    if settings.models_dir.is_dir():
-        for path in sorted(settings.models_dir.iterdir()):
+    current = ModelRegistry(settings.models_dir).current_dir()
+    if current is not None:
+        for path in sorted(current.iterdir()):
             try:
                 meta = read_model_meta(path)
             except ModelFileError:
                 continue
             models[path.name] = f"{meta['class'].rsplit('.', 1)[-1]}, saved {meta['saved_at']}"
-    return {"database": store.url, "counts": counts, "models": models}
+    version = current.name if current is not None else None
+    return {"database": store.url, "counts": counts, "models": models, "model_version": version}
 
 
 # -- the demo ---------------------------------------------------------------------------

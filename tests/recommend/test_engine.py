@@ -24,6 +24,7 @@ from shoplm.recommend.evaluation import evaluate_engine
 from shoplm.recommend.live import ShopRecommender
 from shoplm.recommend.ranker import HybridRanker
 from shoplm.recommend.rules import BusinessRules
+from shoplm.registry import ModelRegistry
 from shoplm.store import Store
 from tests.estimator_contract import EstimatorContract
 
@@ -216,9 +217,13 @@ def shop(store: Store, settings: Settings) -> ShopRecommender:
     data = shopping()
     ingest("events", events_frame(data), store=store, settings=settings)
     stored = Interactions.from_frame(store.frame("events", ["user_id", "item_id", "ts_ms", "event_type"]))
+    registry = ModelRegistry(settings.models_dir)
+    version = registry.new_version()
     for name, model in make_sources(stored).items():
-        model.save(settings.models_dir / name)
+        model.save(version / name)
+    registry.publish(version.name)
     loaded = ShopRecommender.load(store, settings)
+    assert loaded.version == version.name
     loaded._encoder = FakeEncoder()
     return loaded
 

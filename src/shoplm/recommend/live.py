@@ -37,6 +37,7 @@ from shoplm.recommend.base import CandidateSource, Interactions
 from shoplm.recommend.catalog import CATALOG_COLUMNS, CatalogView
 from shoplm.recommend.engine import Recommendation, RecommendationEngine
 from shoplm.recommend.rules import BusinessRules
+from shoplm.registry import ModelRegistry
 from shoplm.store import Store
 from shoplm.store.schema import events as events_table
 
@@ -91,12 +92,17 @@ class ShopRecommender:
         self._encoder: Any = encoder  # a TextEncoder; loaded from settings on first use when None
         self._lock = threading.Lock()  # serializes catalog changes; reads need no lock
         self._category_median = _category_medians(engine.catalog)
+        self.version: str = ""  # the model version directory this recommender was loaded from
 
     # -- construction -------------------------------------------------------------------
     @classmethod
     def load(cls, store: Store, settings: Settings, *, models_dir: Path | None = None) -> ShopRecommender:
-        """Load every saved source under ``models_dir`` (default ``settings.models_dir``)."""
-        root = models_dir or settings.models_dir
+        """Load every saved source of the live model version (or of the directory ``models_dir``)."""
+        root = models_dir or ModelRegistry(settings.models_dir).current_dir()
+        if root is None:
+            raise ModelFileError(
+                f"no trained recommenders in {settings.models_dir}: run `shoplm train` (or `shoplm demo`) first"
+            )
         sources: dict[str, CandidateSource] = {}
         versions: dict[str, str] = {}
         for name in SOURCE_NAMES:
@@ -132,6 +138,7 @@ class ShopRecommender:
             versions=versions,
             history_limit=rec.history_length,
         )
+        shop.version = root.name
         shop.engine.query_encoder = shop.encode_query
         shop.sync_catalog(store.catalog(CATALOG_COLUMNS))
         return shop
