@@ -8,6 +8,7 @@ small hyperparameters), ``fit_estimator`` (fit it on small data, return it) and 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -105,8 +106,10 @@ class EstimatorContract:
             "import sys; from shoplm.estimator import Estimator; "
             "m = Estimator.load(sys.argv[1]); print(type(m).__name__, m.is_fitted)"
         )
+        # The repository root on the path, so test-defined estimator classes import too.
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         result = subprocess.run(
-            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120, check=False
+            [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120, check=False, env=env
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == [type(estimator).__name__, "True"]
