@@ -88,9 +88,14 @@ def main() -> None:
             path = work / f"events.{fmt}"
             out = subprocess.run(
                 [sys.executable, __file__, "--one", str(path), str(work / f"store-{fmt}")],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
-            results[fmt] = {**json.loads(out.stdout.strip().splitlines()[-1]), "file_mb": round(path.stat().st_size / 2**20, 1)}
+            results[fmt] = {
+                **json.loads(out.stdout.strip().splitlines()[-1]),
+                "file_mb": round(path.stat().st_size / 2**20, 1),
+            }
             print(fmt, results[fmt], flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
