@@ -34,6 +34,7 @@ from shoplm.store import Store
 ProgressFactory = Callable[..., AbstractContextManager[Callable[[int, int], None]]]
 
 INGEST_ORDER = ("items", "users", "events", "orders", "reviews", "conversations")
+DEMO_SEQUENTIAL_MINUTES = 1.5
 
 
 # -- item texts and embeddings -----------------------------------------------------------
@@ -264,6 +265,10 @@ def run_demo(
     from shoplm.ingest.pipeline import ingest
 
     timings: dict[str, float] = {}
+    if "sequential_minutes" not in settings.recommend.model_fields_set:
+        # The demo store is small: 90 s of sequential training is plenty and keeps `make demo` quick.
+        recommend = settings.recommend.model_copy(update={"sequential_minutes": DEMO_SEQUENTIAL_MINUTES})
+        settings = settings.model_copy(update={"recommend": recommend})
     source_dir = settings.data_dir / "demo-source"
     sizes = DemoSizes(n_items=400, n_users=600, n_events=20_000) if small else DemoSizes()
     if fresh:
