@@ -114,3 +114,14 @@ def test_recommend_without_models_is_a_clear_error(tmp_path: Path) -> None:
     result = invoke("recommend", "--data-dir", str(tmp_path))
     assert result.exit_code == 1
     assert "run `shoplm train`" in result.output
+
+
+def test_train_assistant_then_chat_from_stdin(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    result = invoke("train", "assistant", "--data-dir", data)
+    assert result.exit_code == 0, result.output
+    assert "assistant intent model" in result.output
+    assert invoke("train", "everything", "--data-dir", data).exit_code == 2
+    chat = runner.invoke(app, ["chat", "--user", "U1", "--data-dir", data], input="where is my order?\n")
+    assert chat.exit_code == 0, chat.output
+    assert chat.output.strip()

@@ -234,18 +234,33 @@ def demo(
 
 @app.command()
 @handle_errors
-def train(data_dir: DataDirOption = None) -> None:
-    """Train every recommender the data allows (sources, sequential model, ranker) as a new version."""
+def train(
+    what: Annotated[str, typer.Argument(help="recommenders, assistant or all")] = "recommenders",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train the recommenders (a new model version) and/or the assistant's intent model."""
     from shoplm import jobs
 
+    if what not in ("recommenders", "assistant", "all"):
+        raise InputError(f"unknown target {what!r}: use recommenders, assistant or all")
     settings = load_settings(data_dir)
-    store = _open_store(settings)
-    with console.status("training") as status:
-        trained = jobs.train_recommenders(store, settings, on_step=lambda n: status.update(f"training {n}"))
-    if not trained:
-        raise ShoplmError("nothing to train: ingest items and events first")
-    for result in trained.values():
-        console.print(f"[green]✓[/] {result.name} in {result.seconds:.1f} s -> {result.path}")
+    if what in ("recommenders", "all"):
+        store = _open_store(settings)
+        with console.status("training") as status:
+            trained = jobs.train_recommenders(store, settings, on_step=lambda n: status.update(f"training {n}"))
+        if not trained:
+            raise ShoplmError("nothing to train: ingest items and events first")
+        for result in trained.values():
+            console.print(f"[green]✓[/] {result.name} in {result.seconds:.1f} s -> {result.path}")
+    if what in ("assistant", "all"):
+        from shoplm.assistant.training import train_assistant
+
+        with console.status("training the assistant's intent model"):
+            result = train_assistant(settings)
+        console.print(
+            f"[green]✓[/] assistant intent model from {result.examples:,} examples "
+            f"in {result.seconds:.1f} s -> {result.path}"
+        )
 
 
 @app.command()
@@ -326,6 +341,14 @@ def bench_seqrec(
         data, out, models=chosen, max_minutes=minutes, num_threads=threads, cache_dir=settings.cache_dir / "seqrec"
     )
     print_results(results, console=console)
+
+
+# The customer-service assistant: `shoplm chat`, and `shoplm bench intents|sentiment`.
+from shoplm.assistant.chat_cli import register_chat  # noqa: E402  (typer commands only; models load on use)
+from shoplm.assistant.cli import register as register_classifier_bench  # noqa: E402
+
+register_chat(app)
+register_classifier_bench(bench_app)
 
 
 def main() -> None:  # pragma: no cover - the console script calls app()

@@ -274,3 +274,15 @@ def test_a_big_checkout_is_not_a_bot_burst(tmp_path: Path, store: Store, setting
         settings=settings,
     )
     assert report.accepted == 60 and report.flagged_bots == 0
+
+
+def test_an_older_orders_file_does_not_undo_a_newer_state(tmp_path: Path, store: Store, settings: Settings) -> None:
+    header = "order_id,user_id,status,item_id,quantity,unit_price,created_at,updated_at\n"
+    old = "o1,U1,paid,i1,1,5.0,2024-03-01T10:00:00Z,2024-03-01T10:00:00Z\n"
+    ingest("orders", write(tmp_path / "o.csv", header + old), store=store, settings=settings)
+    newer = old.replace("paid", "cancelled").replace("10:00:00Z\n", "12:00:00Z\n")
+    assert ingest("orders", write(tmp_path / "n.csv", header + newer), store=store, settings=settings).updated == 1
+    again = ingest("orders", tmp_path / "o.csv", store=store, settings=settings)
+    assert (again.updated, again.duplicates) == (0, 1)
+    assert "older than the stored state" in again.warnings[0]
+    assert store.frame("orders").iloc[0]["status"] == "cancelled"

@@ -38,6 +38,7 @@ from shoplm.ingest.schemas import KINDS, KindSpec
 from shoplm.ingest.validate import validate_chunk
 from shoplm.store import Store, UpsertResult
 from shoplm.store.schema import order_lines
+from shoplm.store.schema import orders as orders_table
 
 ProgressCallback = Callable[[int, int], None]  # (done, total) in the source's size unit
 
@@ -506,6 +507,18 @@ def _store_orders(store: Store, conn: object, frame: pd.DataFrame, report: Inges
         [*orders.columns, "lines"],
     )
     orders, is_new, is_changed = store.classify("orders", orders, connection=conn)  # type: ignore[arg-type]
+    if is_changed.any():
+        # An order changed since this file was written (say, cancelled through the assistant)
+        # keeps its newer state: a row only replaces what it is at least as new as.
+        changed_ids = orders["order_id"][is_changed].tolist()
+        stored = store.frame("orders", ["order_id", "updated_ms"], where=orders_table.c.order_id.in_(changed_ids))
+        stored_ms = orders["order_id"].map(dict(zip(stored["order_id"], stored["updated_ms"], strict=True)))
+        stale = is_changed & (orders["updated_ms"].to_numpy() < stored_ms.fillna(-1).to_numpy())
+        if stale.any():
+            report.warnings.append(
+                f"{int(stale.sum())} order(s) are older than the stored state and were kept as stored"
+            )
+            is_changed = is_changed & ~stale
     store.upsert("orders", orders[is_new | is_changed], connection=conn)  # type: ignore[arg-type]
     new_ids = set(orders["order_id"][is_new])
     changed_ids = set(orders["order_id"][is_changed])

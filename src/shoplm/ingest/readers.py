@@ -169,7 +169,10 @@ class CsvSource(Source):
                     lines.append(line)
                 if len(rows) + len(broken) >= chunk_rows:
                     yield Chunk(
-                        pd.DataFrame(rows, columns=self._header), np.asarray(lines, np.int64), broken, handle.buffer.tell()
+                        pd.DataFrame(rows, columns=self._header),
+                        np.asarray(lines, np.int64),
+                        broken,
+                        handle.buffer.tell(),
                     )
                     rows, lines, broken = [], [], []
             if rows or broken:
@@ -225,7 +228,10 @@ class JsonlSource(Source):
                 lines.append(number)
                 if len(records) + len(broken) >= chunk_rows:
                     yield Chunk(
-                        _records_frame(records, self._columns), np.asarray(lines, np.int64), broken, handle.buffer.tell()
+                        _records_frame(records, self._columns),
+                        np.asarray(lines, np.int64),
+                        broken,
+                        handle.buffer.tell(),
                     )
                     records, lines, broken = [], [], []
         if records or broken:

@@ -1,0 +1,126 @@
+"""``bench intents`` and ``bench sentiment``: a typer sub-app for the main CLI to mount.
+
+Mount it in ``shoplm.cli`` with ``app.add_typer(bench_app, name="bench")``, or add the two
+commands to an existing ``bench`` group with ``register(existing_bench_group)``.
+
+Example:
+    $ shoplm bench intents --train ../shared/data/support-intents/bitext_customer_support.csv \\
+          --text-col instruction --label-col intent --holdout 0.2 --out results.json
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from shoplm.errors import InputError, ShoplmError
+
+__all__ = ["bench_app", "register"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)  # a file path must not be cut in two
+
+bench_app = typer.Typer(help="Benchmarks on labelled files.", no_args_is_help=True, add_completion=False)
+
+
+def _handle_errors(function: F) -> F:
+    # Same exit codes as the main CLI: 2 for bad input, 1 for other shoplm errors.
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except InputError as exc:
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except (ShoplmError, ValueError, NotImplementedError) as exc:
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+TrainOpt = Annotated[Path, typer.Option("--train", help="training file: .csv, .tsv, or .all/.txt 'label text' lines")]
+TestOpt = Annotated[Path | None, typer.Option("--test", help="test file (else --holdout or --folds)")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="write the report as JSON here")]
+HoldoutOpt = Annotated[float, typer.Option("--holdout", help="stratified hold-out fraction of --train, e.g. 0.2")]
+FoldsOpt = Annotated[int, typer.Option("--folds", help="k-fold stratified cross-validation on --train")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="split and model seed")]
+CacheOpt = Annotated[Path, typer.Option("--cache-dir", help="embedding cache directory")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", help="encoder threads (0: every core)")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="query, passage or both (embedding kind)")]
+HeadOpt = Annotated[str, typer.Option("--head", help="logreg or mlp")]
+NgramOpt = Annotated[int, typer.Option("--ngram-features", help="char n-gram TF-IDF vocabulary size (0: none)")]
+
+
+def _run(task: str, **kwargs: Any) -> None:
+    from shoplm.assistant.bench import run_classifier_benchmark
+
+    params = {"mode": kwargs.pop("mode"), "head": kwargs.pop("head"), "ngram_features": kwargs.pop("ngram_features")}
+    with console.status(f"{task}: training and scoring", spinner="dots"):
+        report = run_classifier_benchmark(params=params, **kwargs)
+    shown = {k: report[k] for k in ("protocol", "accuracy", "macro_f1", "ece", "n_train", "n_test", "train_seconds")}
+    shown["latency_ms_median"] = report.get("latency_ms_median")
+    shown["latency_cpu_ms_median"] = report.get("latency_cpu_ms_median")
+    console.print_json(json.dumps(shown))
+    if kwargs.get("out"):
+        console.print(f"[green]✓[/] report written to {kwargs['out']}")
+
+
+def register(group: typer.Typer) -> typer.Typer:
+    """Add the ``intents`` and ``sentiment`` commands to ``group``; returns it."""
+
+    @group.command("intents")
+    @_handle_errors
+    def intents(
+        train: TrainOpt,
+        test: TestOpt = None,
+        text_col: Annotated[str, typer.Option("--text-col", help="column of the message text")] = "text",
+        label_col: Annotated[str, typer.Option("--label-col", help="column of the intent")] = "label",
+        out: OutOpt = None,
+        holdout: HoldoutOpt = 0.0,
+        folds: FoldsOpt = 0,
+        seed: SeedOpt = 0,
+        cache_dir: CacheOpt = Path("shoplm-data/cache/embeddings"),
+        threads: ThreadsOpt = 1,
+        mode: ModeOpt = "query",
+        head: HeadOpt = "logreg",
+        ngram_features: NgramOpt = 50_000,
+    ) -> None:
+        """Intent classification of customer messages: accuracy, macro-F1, calibration (ECE), latency."""
+        _run("intents", **locals())
+
+    @group.command("sentiment")
+    @_handle_errors
+    def sentiment(
+        train: TrainOpt,
+        test: TestOpt = None,
+        text_col: Annotated[str, typer.Option("--text-col", help="column of the review text")] = "text",
+        label_col: Annotated[str, typer.Option("--label-col", help="column of the polarity (0/1, neg/pos)")] = "label",
+        out: OutOpt = None,
+        holdout: HoldoutOpt = 0.0,
+        folds: FoldsOpt = 0,
+        seed: SeedOpt = 0,
+        cache_dir: CacheOpt = Path("shoplm-data/cache/embeddings"),
+        threads: ThreadsOpt = 1,
+        mode: ModeOpt = "query",
+        head: HeadOpt = "logreg",
+        ngram_features: NgramOpt = 50_000,
+    ) -> None:
+        """Review sentiment (polarity): accuracy, macro-F1, calibration (ECE), latency."""
+        _run("sentiment", **locals())
+
+    return group
+
+
+register(bench_app)
+
+
+if __name__ == "__main__":  # python -m shoplm.assistant.cli intents ... (until the main CLI mounts it)
+    bench_app()
