@@ -357,3 +357,8 @@ def test_hold_out_last_removes_exactly_the_newest_event_of_the_chosen_users() ->
     assert held == {"a": "z"}
     assert kept.sequences() == {"a": ["x", "y"], "b": ["x", "w"]}
     assert data.hold_out_last()[1] == {"a": "z", "b": "w"}
+
+
+def test_profile_of_an_unknown_user_is_empty_not_an_error(shop: ShopRecommender) -> None:
+    profile = shop.profile("nobody-at-all")
+    assert (profile.events, profile.tags, profile.vector, profile.price_band) == (0, [], [], "unknown")

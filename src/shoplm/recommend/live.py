@@ -296,13 +296,12 @@ class ShopRecommender:
         return "budget" if median < 0.8 else "premium" if median > 1.25 else "mid"
 
     def _user_vector(self, history: Sequence[str]) -> list[float]:
-        als = self.engine.sources.get("als")
-        if als is not None and hasattr(als, "user_vector"):
-            return [float(v) for v in als.user_vector(history)]
-        text = self.engine.sources.get("text")
-        if text is not None and hasattr(text, "profile"):
-            vector = text.profile(history)
-            return [] if vector is None else [float(v) for v in vector]
+        # A latent (ALS) vector when the model knows the history, else the text taste vector.
+        for name, method in (("als", "user_vector"), ("text", "profile")):
+            source = self.engine.sources.get(name)
+            vector = getattr(source, method)(history) if source is not None and hasattr(source, method) else None
+            if vector is not None:
+                return [float(v) for v in vector]
         return []
 
 
