@@ -73,49 +73,52 @@ def _run(task: str, **kwargs: Any) -> None:
         console.print(f"[green]✓[/] report written to {kwargs['out']}")
 
 
+TextColOpt = Annotated[str, typer.Option("--text-col", help="column of the message or review text")]
+LabelColOpt = Annotated[
+    str, typer.Option("--label-col", help="column of the label (an intent, or polarity 0/1, neg/pos)")
+]
+
+
+def _classifier_command(task: str, summary: str) -> Callable[..., None]:
+    """One benchmark command; ``intents`` and ``sentiment`` differ only in their help texts."""
+
+    @_handle_errors
+    def command(
+        train: TrainOpt,
+        test: TestOpt = None,
+        text_col: TextColOpt = "text",
+        label_col: LabelColOpt = "label",
+        out: OutOpt = None,
+        holdout: HoldoutOpt = 0.0,
+        folds: FoldsOpt = 0,
+        seed: SeedOpt = 0,
+        cache_dir: CacheOpt = Path("shoplm-data/cache/embeddings"),
+        threads: ThreadsOpt = 1,
+        mode: ModeOpt = "query",
+        head: HeadOpt = "logreg",
+        ngram_features: NgramOpt = 50_000,
+    ) -> None:
+        options = {k: v for k, v in locals().items() if k != "task"}  # locals() includes the closure's task
+        _run(task, **options)
+
+    command.__doc__ = summary
+    return command
+
+
 def register(group: typer.Typer) -> typer.Typer:
     """Add the ``intents`` and ``sentiment`` commands to ``group``; returns it."""
-
-    @group.command("intents")
-    @_handle_errors
-    def intents(
-        train: TrainOpt,
-        test: TestOpt = None,
-        text_col: Annotated[str, typer.Option("--text-col", help="column of the message text")] = "text",
-        label_col: Annotated[str, typer.Option("--label-col", help="column of the intent")] = "label",
-        out: OutOpt = None,
-        holdout: HoldoutOpt = 0.0,
-        folds: FoldsOpt = 0,
-        seed: SeedOpt = 0,
-        cache_dir: CacheOpt = Path("shoplm-data/cache/embeddings"),
-        threads: ThreadsOpt = 1,
-        mode: ModeOpt = "query",
-        head: HeadOpt = "logreg",
-        ngram_features: NgramOpt = 50_000,
-    ) -> None:
-        """Intent classification of customer messages: accuracy, macro-F1, calibration (ECE), latency."""
-        _run("intents", **locals())
-
-    @group.command("sentiment")
-    @_handle_errors
-    def sentiment(
-        train: TrainOpt,
-        test: TestOpt = None,
-        text_col: Annotated[str, typer.Option("--text-col", help="column of the review text")] = "text",
-        label_col: Annotated[str, typer.Option("--label-col", help="column of the polarity (0/1, neg/pos)")] = "label",
-        out: OutOpt = None,
-        holdout: HoldoutOpt = 0.0,
-        folds: FoldsOpt = 0,
-        seed: SeedOpt = 0,
-        cache_dir: CacheOpt = Path("shoplm-data/cache/embeddings"),
-        threads: ThreadsOpt = 1,
-        mode: ModeOpt = "query",
-        head: HeadOpt = "logreg",
-        ngram_features: NgramOpt = 50_000,
-    ) -> None:
-        """Review sentiment (polarity): accuracy, macro-F1, calibration (ECE), latency."""
-        _run("sentiment", **locals())
-
+    group.command("intents")(
+        _classifier_command(
+            "intents",
+            "Intent classification of customer messages: accuracy, macro-F1, calibration (ECE), latency.",
+        )
+    )
+    group.command("sentiment")(
+        _classifier_command(
+            "sentiment",
+            "Review sentiment (polarity): accuracy, macro-F1, calibration (ECE), latency.",
+        )
+    )
     return group
 
 
