@@ -93,6 +93,7 @@ def test_alias_and_unknown_model(tmp_path: Path) -> None:
         data, None, models=("sasrec@mine",), progress=False, params={"mine": {**TINY, "epochs": 1}}
     )
     assert list(result["models"]) == ["mine"]
+    assert result["models"]["mine"]["params"]["epochs"] == 1  # the alias's overrides apply
     with pytest.raises(ValueError, match="unknown model"):
         run_seqrec_benchmark(data, None, models=("nope",), progress=False)
 
@@ -107,7 +108,7 @@ def test_malformed_sequences_line_is_named(tmp_path: Path) -> None:
 
 def test_duplicate_user_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "sequences.txt").write_text("1 1 2 3\n1 4 5\n")
-    with pytest.raises(InputError, match=r":2.*two lines"):
+    with pytest.raises(InputError, match=r":2.*a second time"):
         read_sequences(tmp_path / "sequences.txt")
     with pytest.raises(InputError, match="not found"):
         run_seqrec_benchmark(tmp_path / "nothing", None, progress=False)

@@ -32,6 +32,7 @@ import numpy as np
 from shoplm.errors import InputError
 from shoplm.evaluate.metrics import ranking_metrics
 from shoplm.evaluate.splits import LeaveOneOut, cold_start_mask, leave_one_out
+from shoplm.ingest.importers.amazon_seq import read_sequences
 from shoplm.recommend.base import CandidateSource
 from shoplm.recommend.sequential import SequentialRecommender
 
@@ -69,24 +70,6 @@ SEQUENTIAL_PRESETS: dict[str, dict[str, Any]] = {
 # ----------------------------------------------------------------------------------------
 # reading
 # ----------------------------------------------------------------------------------------
-def read_sequences(path: Path) -> dict[str, list[str]]:
-    """``sequences.txt`` -> ``{user: [item, ...]}``; a malformed line is an :class:`InputError`."""
-    sequences: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < 2:
-                raise InputError("expected 'user item item ...', found a user with no items", path=path, line=number)
-            if parts[0] in sequences:
-                raise InputError(f"user {parts[0]!r} appears on two lines", path=path, line=number)
-            sequences[parts[0]] = parts[1:]
-    if not sequences:
-        raise InputError("no sequences", path=path)
-    return sequences
-
-
 def read_items(path: Path) -> tuple[list[str], list[str]]:
     """``items.tsv`` (header, id first, text last) -> (item ids, texts)."""
     ids, texts = [], []
@@ -301,7 +284,8 @@ def run_seqrec_benchmark(
         name = alias or base
         blend = base.endswith(BLEND_SUFFIX) and base != BLEND_SUFFIX
         inner = base[: -len(BLEND_SUFFIX)] if blend else base
-        key = name[: -len(BLEND_SUFFIX)] if blend and name.endswith(BLEND_SUFFIX) else inner
+        # the trained model a row uses: "X+cooc" reuses the model trained for row "X"
+        key = name[: -len(BLEND_SUFFIX)] if blend and name.endswith(BLEND_SUFFIX) else (inner if blend else name)
         if key not in trained:
             started, cpu_started = time.monotonic(), time.process_time()
             extra: dict[str, Any] = {}
@@ -371,7 +355,7 @@ def run_seqrec_benchmark(
 
 
 #: weights of the co-occurrence scores tried in a blend (chosen on validation NDCG@20)
-BLEND_WEIGHTS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+BLEND_WEIGHTS: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0, 128.0)
 
 
 def _score_matrix(

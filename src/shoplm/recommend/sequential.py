@@ -248,6 +248,7 @@ class SequentialRecommender(CandidateSource):
         known = set(catalog)
         extra = sorted({str(i) for i in interactions.items()} - known)
         self.item_ids_ = np.asarray(catalog + extra, dtype=np.str_)
+        self._item_index = None  # a refit may reorder the catalog
         index = {item: row + 1 for row, item in enumerate(self.item_ids_.tolist())}  # row 0 = padding
         n_rows = len(index) + 1
 
@@ -605,6 +606,7 @@ class SequentialRecommender(CandidateSource):
 
     def _set_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         self.item_ids_ = np.asarray(arrays["item_ids"], dtype=np.str_)
+        self._item_index = None
         self.seen_ = np.asarray(arrays["seen"], dtype=np.float32)
         self.popularity_ = np.asarray(arrays["popularity"], dtype=np.float32)
         self.text_ = arrays.get("text")
