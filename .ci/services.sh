@@ -7,6 +7,10 @@ PG_DIR="${PG_DIR:-/tmp/shoplm-ci-postgres}"
 ensure_packages() {
   local need=()
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  # Debian's Chromium for the dashboard's browser test (Playwright drives it; no browser download),
+  # and a small CJK font so the bilingual catalog renders in its screenshot.
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || need+=(fonts-wqy-microhei)
   if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -343,6 +343,12 @@ def bench_seqrec(
     print_results(results, console=console)
 
 
+from shoplm.serve.cli import keys_app, serve  # noqa: E402  (the HTTP service; imports nothing heavy)
+
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
+
+
 # The customer-service assistant: `shoplm chat`, and `shoplm bench intents|sentiment`.
 from shoplm.assistant.chat_cli import register_chat  # noqa: E402  (typer commands only; models load on use)
 from shoplm.assistant.cli import register as register_classifier_bench  # noqa: E402

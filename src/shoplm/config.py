@@ -82,10 +82,17 @@ class RecommendSettings(BaseModel):
 
 
 class ServerSettings(BaseModel):
-    """Where ``shoplm serve`` listens (loopback unless told otherwise)."""
+    """Where ``shoplm serve`` listens (loopback unless told otherwise) and how it guards itself."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    rate_limit_per_second: float = Field(default=50.0, ge=0, description="token refill per API key; 0: no limit")
+    rate_limit_burst: int = Field(default=100, ge=1, description="requests one key may make at once")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")
+    max_batch_events: int = Field(default=5_000, ge=1, description="events in one POST /v1/events")
+    cors_origins: list[str] = Field(default_factory=list, description="CORS allow-list; empty: CORS off")
+    reload_seconds: float = Field(default=5.0, gt=0, description="how often the live model version is polled")
+    session_hours: float = Field(default=8.0, gt=0, description="lifetime of a dashboard login")
 
 
 class Settings(BaseSettings):

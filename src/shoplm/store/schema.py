@@ -137,4 +137,17 @@ messages = Table(
 )
 Index("ix_messages_conversation", messages.c.conversation_id, messages.c.ts_ms)
 
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True, doc="public prefix of the key, for lookup"),
+    Column("name", Text, nullable=False, default=""),
+    Column("scope", String(8), nullable=False, doc="read, write or admin"),
+    Column("salt", String(64), nullable=False),
+    Column("key_hash", String(128), nullable=False, doc="PBKDF2-HMAC-SHA256 of the whole key; never the key"),
+    Column("iterations", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}

@@ -1,0 +1,146 @@
+"""``shoplm serve`` and ``shoplm keys create|list|revoke`` (mounted in :mod:`shoplm.cli`).
+
+Example:
+    $ shoplm keys create --scope write --name storefront     # prints the key once
+    $ shoplm serve --port 8000                                # loopback unless --host says otherwise
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where data, models and caches live (SHOPLM_DATA_DIR).")
+]
+
+keys_app = typer.Typer(help="API keys of the HTTP service (stored as salted hashes only).", no_args_is_help=True)
+
+
+def _handled(function: F) -> F:
+    """:func:`shoplm.cli.handle_errors`, looked up when called (shoplm.cli imports this module)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from shoplm.cli import handle_errors
+
+        return handle_errors(function)(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(data_dir: Path | None, **server: Any) -> Any:
+    from shoplm.cli import load_settings
+
+    settings = load_settings(data_dir)
+    overrides = {k: v for k, v in server.items() if v is not None}
+    if overrides:
+        from shoplm.config import ServerSettings
+
+        settings.server = ServerSettings(**{**settings.server.model_dump(), **overrides})
+    return settings
+
+
+def _key_store(data_dir: Path | None) -> Any:
+    from shoplm.serve.auth import KeyStore
+    from shoplm.store import Store
+
+    settings = _settings(data_dir)
+    return KeyStore(Store.open(settings.database_url))
+
+
+@_handled
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on (default: server.host, 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: server.port, 8000)")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Serve the HTTP API and the dashboard (/dashboard); models reload by themselves after `shoplm train`."""
+    import uvicorn
+
+    from shoplm.serve.app import create_app
+
+    settings = _settings(data_dir, host=host, port=port)
+    app = create_app(settings)
+    from shoplm.cli import console
+
+    console.print(
+        f"shoplm serving {settings.database_url} on http://{settings.server.host}:{settings.server.port} "
+        f"(dashboard: /dashboard, API docs: /docs)",
+        highlight=False,
+    )
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=log_level,
+        access_log=False,  # /metrics counts requests; a log line each would cost more than a recommendation
+        timeout_graceful_shutdown=5,
+    )
+
+
+@keys_app.command("create")
+@_handled
+def keys_create(
+    scope: Annotated[str, typer.Option(help="read, write or admin (each allows the ones before)")] = "read",
+    name: Annotated[str, typer.Option(help="a label: who uses the key")] = "",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a key and print it once: only a salted hash is stored, it cannot be shown again."""
+    from shoplm.cli import console
+
+    created = _key_store(data_dir).create(scope, name=name)
+    console.print(f"created key {created.key.key_id} (scope {scope}); store it now, it is not shown again:")
+    print(created.secret)
+
+
+@keys_app.command("list")
+@_handled
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Every key: id, scope, name, created, revoked (never the secret)."""
+    import time
+
+    from rich.table import Table
+
+    from shoplm.cli import console
+
+    keys = _key_store(data_dir).list()
+    if as_json:
+        print(json.dumps([k.__dict__ for k in keys]))
+        return
+
+    def when(ms: int | None) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ms / 1000)) if ms else ""
+
+    table = Table(title="API keys")
+    for column in ("id", "scope", "name", "created", "revoked"):
+        table.add_column(column)
+    for key in keys:
+        table.add_row(key.key_id, key.scope, key.name, when(key.created_ms), when(key.revoked_ms))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@_handled
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id (from `shoplm keys list`)")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Revoke a key; a running service refuses it within seconds."""
+    from shoplm.cli import console
+    from shoplm.errors import InputError
+
+    if not _key_store(data_dir).revoke(key_id):
+        raise InputError(f"no active key with id {key_id!r}")
+    console.print(f"revoked key {key_id}")

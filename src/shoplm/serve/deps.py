@@ -1,0 +1,105 @@
+"""Dependencies shared by the routers: the service state, API-key auth with scopes, the live models.
+
+Example (a router of a later capability plugs in the same way):
+    >>> from fastapi import APIRouter, Depends
+    >>> router = APIRouter(prefix="/v1/reviews", dependencies=[Depends(require("read"))])
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from shoplm.config import Settings
+from shoplm.recommend.live import ShopRecommender
+from shoplm.serve.auth import ApiKey, KeyStore, RateLimiter, SessionStore, scope_allows
+from shoplm.serve.errors import ApiError
+from shoplm.serve.live import LiveModels
+from shoplm.serve.metrics import Metrics
+from shoplm.store import Store
+
+
+@dataclass
+class ServiceState:
+    """Everything a request needs, made once per app (``app.state.shoplm``)."""
+
+    settings: Settings
+    store: Store
+    keys: KeyStore
+    limiter: RateLimiter
+    metrics: Metrics
+    live: LiveModels
+    sessions: SessionStore
+    # One writer at a time: SQLite has one anyway, and waiting on a lock is cheaper than its busy loop.
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    owns_store: bool = False
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.shoplm  # type: ignore[no-any-return]
+
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (`shoplm keys create`)")
+_bearer = HTTPBearer(auto_error=False, description="the API key as a bearer token")
+
+
+def authenticate(
+    request: Request,
+    api_key: Annotated[str | None, Security(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> ApiKey:
+    """The caller's key from ``X-API-Key`` or ``Authorization: Bearer``; 401 without a valid one."""
+    secret = api_key or (bearer.credentials if bearer is not None else None)
+    if not secret:
+        raise ApiError(
+            401,
+            "an API key is required (X-API-Key header or Authorization: Bearer)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key = get_state(request).keys.verify(secret.strip())
+    if key is None:
+        raise ApiError(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return key
+
+
+def check_rate(state: ServiceState, key: ApiKey) -> None:
+    """429 with ``Retry-After`` once the key's token bucket is empty."""
+    wait = state.limiter.take(key.key_id)
+    if wait > 0:
+        state.metrics.inc("shoplm_rate_limited_total")
+        raise ApiError(
+            429,
+            f"rate limit of {state.limiter.rate:g} requests/s for this key exceeded; retry in {wait:.2f} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
+def require(scope: str) -> Callable[..., ApiKey]:
+    """A dependency admitting keys of ``scope`` or above (403 otherwise), rate-limited per key."""
+
+    def dependency(request: Request, key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:
+        if not scope_allows(key.scope, scope):
+            raise ApiError(403, f"this API key has scope {key.scope!r}; this call needs {scope!r} or above")
+        check_rate(get_state(request), key)
+        return key
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency
+
+
+def get_recommender(request: Request) -> ShopRecommender:
+    """The live recommender, read once: the request keeps this object even if a reload swaps it."""
+    shop = get_state(request).live.current
+    if shop is None:
+        raise ApiError(
+            503,
+            "no trained models yet: run `shoplm train`; the service loads them by itself",
+            code="models_unavailable",
+        )
+    return shop

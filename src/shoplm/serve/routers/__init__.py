@@ -1,0 +1,1 @@
+"""One router module per domain; each is mounted by :func:`shoplm.serve.app.create_app`."""

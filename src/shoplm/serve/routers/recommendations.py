@@ -1,0 +1,65 @@
+"""``GET /v1/recommendations``: the engine's answer for a user in a scene."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from shoplm.recommend.engine import Recommendation, Scene
+from shoplm.recommend.live import ShopRecommender
+from shoplm.serve.deps import get_recommender, require
+from shoplm.serve.errors import ERROR_RESPONSES
+from shoplm.serve.schemas import RecommendationList
+
+router = APIRouter(prefix="/v1", tags=["recommendations"], responses=ERROR_RESPONSES)
+
+
+def is_cold(shop: ShopRecommender, user_id: str | None) -> bool:
+    """True if the store has no item events of the user (or there is no user)."""
+    if not user_id:
+        return True
+    history, _purchased = shop.history(shop.user_key(user_id))
+    return not history
+
+
+def recommendation_list(
+    shop: ShopRecommender, user_id: str | None, scene: str, recs: Sequence[Recommendation], *, cold: bool | None = None
+) -> dict[str, object]:
+    return {
+        "user_id": user_id,
+        "scene": scene,
+        "cold_start": is_cold(shop, user_id) if cold is None else cold,
+        "model_version": shop.version,
+        "items": [r.to_dict() for r in recs],
+    }
+
+
+@router.get(
+    "/recommendations",
+    response_model=RecommendationList,
+    summary="Recommendations for a user in a scene, with reasons",
+    dependencies=[Depends(require("read"))],
+)
+def recommendations(
+    shop: Annotated[ShopRecommender, Depends(get_recommender)],
+    user_id: Annotated[
+        str | None, Query(min_length=1, max_length=256, description="the shop's user id; omit for an anonymous visitor")
+    ] = None,
+    scene: Annotated[Scene, Query(description="where the list is shown")] = "home",
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    item_id: Annotated[
+        str | None, Query(min_length=1, max_length=128, description="the item of item_detail / post_purchase")
+    ] = None,
+    query: Annotated[
+        str | None, Query(min_length=1, max_length=500, description="the search text (scene search)")
+    ] = None,
+    cart: Annotated[
+        list[str] | None, Query(max_length=100, description="cart item ids: repeat the parameter or separate by commas")
+    ] = None,
+) -> dict[str, object]:
+    """Unknown users get a cold-start list (popular and fresh items) and ``cold_start: true``."""
+    cart_ids = [part.strip() for value in cart or [] for part in value.split(",") if part.strip()]
+    recs = shop.recommend(user_id, scene=scene, k=k, item_id=item_id, cart=cart_ids, query=query)
+    return recommendation_list(shop, user_id, scene, recs)

@@ -1,0 +1,167 @@
+"""Request and response bodies of the HTTP API (pydantic; they make the OpenAPI spec).
+
+Row-level rules (event types, timestamps in the future, negative prices) are checked by the
+ingest pipeline, which reports each rejected row with its field and reason; these models
+only check shapes, so one bad row never turns a whole batch into a 422.
+
+Example:
+    >>> EventIn(user_id="U1", item_id="I9", event_type="view").event_type
+    'view'
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shoplm.recommend.engine import Scene
+
+_ID = Field(min_length=1, max_length=128)
+#: Largest epoch value taken (milliseconds, year 2100); larger ones are refused by the model.
+MAX_EPOCH_MS = 4_102_444_800_000
+
+
+class EventIn(BaseModel):
+    """One behaviour event, as the shop knows it (``user_id`` is the shop's own id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="idempotency key: the same id is stored once"
+    )
+    user_id: str = Field(min_length=1, max_length=256, description="the shop's user id (pseudonymized on ingest)")
+    item_id: str | None = Field(default=None, max_length=128, description="required except for search events")
+    event_type: str = Field(
+        min_length=1, max_length=32, description="view, click, add_to_cart, purchase, search or rate"
+    )
+    timestamp: str | float | None = Field(
+        default=None, description="ISO-8601 or Unix epoch seconds/milliseconds; default: now"
+    )
+    session_id: str | None = Field(default=None, max_length=128)
+    scene: str | None = Field(default=None, max_length=32)
+    query: str | None = Field(default=None, max_length=1000)
+    value: float | None = Field(
+        default=None, allow_inf_nan=False, ge=-1e12, le=1e12, description="rating 1-5 for rate, amount for purchase"
+    )
+
+    @field_validator("timestamp")
+    @classmethod
+    def _epoch_in_range(cls, value: str | float | None) -> str | float | None:
+        # Epoch numbers past year 2262 crash the ingest validator's date formatting: refuse them here.
+        try:
+            number = float(value) if value is not None else None
+        except ValueError:
+            return value  # ISO text: the ingest pipeline parses and judges it
+        if number is not None and (not math.isfinite(number) or abs(number) > MAX_EPOCH_MS):
+            raise ValueError(f"epoch timestamp out of range: {value!r}")
+        return value
+
+
+class EventBatch(BaseModel):
+    """A batch of events, committed in one transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, description="at most server.max_batch_events")
+
+
+class RejectedRow(BaseModel):
+    index: int = Field(description="position of the row in the batch (0-based)")
+    id: str | None = Field(default=None, description="the row's id, when it had one")
+    field: str
+    reason: str
+
+
+class IngestResult(BaseModel):
+    """What a batch did: ``received = accepted + rejected + duplicates``."""
+
+    received: int
+    accepted: int
+    inserted: int
+    updated: int
+    rejected: int
+    duplicates: int
+    flagged_bots: int
+    rejects: list[RejectedRow]
+    seconds: float
+
+
+class ItemIn(BaseModel):
+    """One catalog item; a changed item replaces the stored one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str = _ID
+    title: str = Field(min_length=1, max_length=2000)
+    description: str | None = Field(default=None, max_length=20_000)
+    category: str | None = Field(default=None, max_length=1000, description="path, levels joined by ' > '")
+    brand: str | None = Field(default=None, max_length=256)
+    # Bounds beyond any shop's: the ingest pipeline rejects negative rows itself, with a reason,
+    # but values past int64 or infinity would crash its casts.
+    price: float | None = Field(default=None, allow_inf_nan=False, ge=-1e12, le=1e12)
+    currency: str | None = Field(default=None, max_length=8)
+    stock: int | None = Field(default=None, ge=-(10**12), le=10**12)
+    language: str | None = Field(default=None, max_length=16)
+    attributes: dict[str, Any] | None = None
+
+
+class ItemBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ItemIn] = Field(min_length=1, max_length=1000)
+
+
+class ItemsResult(IngestResult):
+    recommendable: list[str] = Field(description="items new to the live models, recommendable from now on")
+
+
+class Recommended(BaseModel):
+    item_id: str
+    title: str
+    score: float
+    reason: str
+    sources: dict[str, int] = Field(description="candidate source -> rank of the item there (1-based)")
+
+
+class RecommendationList(BaseModel):
+    user_id: str | None
+    scene: Scene
+    cold_start: bool = Field(description="true when nothing is known of the user yet")
+    model_version: str
+    items: list[Recommended]
+
+
+class CategoryShare(BaseModel):
+    category: str
+    share: float
+
+
+class BrandShare(BaseModel):
+    brand: str
+    share: float
+
+
+class Profile(BaseModel):
+    user_id: str = Field(description="the shop's user id, as asked")
+    pseudonymous_id: str = Field(description="the id the store keeps")
+    events: int
+    cold_start: bool
+    top_categories: list[CategoryShare]
+    top_brands: list[BrandShare]
+    price_band: str
+    tags: list[str]
+    vector: list[float]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    store: bool
+    models: bool
+    model_version: str | None
+    detail: str | None = None

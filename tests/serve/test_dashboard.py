@@ -1,0 +1,141 @@
+"""The dashboard: sessions and scopes in-process, then the whole flow in Debian's Chromium (Playwright)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shoplm.serve import create_app
+from tests.serve.conftest import ROOT, ServerProcess, Shop
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = ROOT / "test-artifacts" / "dashboard.png"
+
+
+@pytest.fixture(scope="module")
+def client(shop: Shop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    target = tmp_path_factory.mktemp("dash") / "data"
+    shutil.copytree(shop.data_dir, target)
+    with TestClient(create_app(shop.settings(target))) as test_client:
+        yield test_client
+
+
+def login(client: TestClient, key: str) -> None:
+    client.cookies.clear()
+    response = client.post("/dashboard/login", data={"api_key": key}, follow_redirects=False)
+    assert response.status_code == 303
+
+
+def test_login_sets_a_strict_httponly_session_cookie_not_the_key(client: TestClient, shop: Shop) -> None:
+    client.cookies.clear()
+    assert 'name="api_key"' in client.get("/dashboard").text  # the login form
+    response = client.post("/dashboard/login", data={"api_key": shop.keys["read"]}, follow_redirects=False)
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert shop.keys["read"] not in cookie and shop.keys["read"].split("_", 2)[2] not in cookie
+    page = client.get("/dashboard")
+    assert "Live events" in page.text and "Log out" in page.text
+
+
+def test_a_wrong_key_does_not_log_in(client: TestClient) -> None:
+    client.cookies.clear()
+    response = client.post("/dashboard/login", data={"api_key": "slm_abc_def"}, follow_redirects=False)
+    assert response.status_code == 401 and "not valid" in response.text
+    assert client.get("/dashboard/fragments/feed").status_code == 401
+
+
+def test_fragments_show_users_profiles_recommendations_and_the_feed(client: TestClient, shop: Shop) -> None:
+    login(client, shop.keys["read"])
+    users = client.get("/dashboard/fragments/users", params={"q": shop.users[0]}).text
+    assert "Shop id" in users and 'data-user="u_' in users
+    pseudo = users.split('data-user="', 1)[1].split('"', 1)[0]
+    panel = client.get(f"/dashboard/fragments/user/{pseudo}").text
+    assert "Top categories" in panel and "scene-home" in panel and "scene-item_detail" in panel
+    assert "because you" in panel or "popular in" in panel  # reasons are shown
+    assert "<li" in client.get("/dashboard/fragments/feed").text
+    assert "<table" in client.get("/dashboard/fragments/search", params={"q": "gift"}).text
+
+
+def test_posting_from_the_page_needs_write_scope_and_json(client: TestClient, shop: Shop) -> None:
+    event = {"user_id": "u_0123456789abcdef01234567", "item_id": shop.items[0], "event_type": "view"}
+    login(client, shop.keys["read"])
+    assert client.post("/dashboard/events", json=event).status_code == 403
+    login(client, shop.keys["write"])
+    assert client.post("/dashboard/events", json=event).status_code == 200
+    form = client.post(
+        "/dashboard/events", content="user_id=x", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert form.status_code in (415, 422)
+    unknown = client.post("/dashboard/events", json={**event, "item_id": "NOPE"})
+    assert unknown.status_code == 404
+    client.post("/dashboard/logout")
+    assert client.get("/dashboard/fragments/feed").status_code == 401
+
+
+@pytest.mark.slow
+def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory: type[ServerProcess]) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/services.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server = server_factory(shop_copy).start()
+    # A user with a history and an item of a category the user has not shown interest in yet.
+    user = shop.users[0]
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            # Nothing may leave the machine: fail any request that is not to our server.
+            outside: list[str] = []
+            page.on("request", lambda r: None if r.url.startswith(server.url) else outside.append(r.url))
+
+            page.goto(server.url + "/dashboard")
+            page.fill("#api_key", shop.keys["write"])
+            page.click("#login")
+            page.wait_for_selector("#user-search")
+
+            page.fill("#user-q", user)
+            page.click("#user-search button")
+            page.click("#users li.user >> nth=0")
+            page.wait_for_selector("#user-panel #scene-home tr[data-item]")
+            assert page.locator("#profile-tags span").count() > 0
+            home_before = page.locator("#scene-home tr[data-item]").evaluate_all(
+                "rows => rows.map(r => r.dataset.item)"
+            )
+            assert len(home_before) > 0
+            reasons = page.locator("#scene-home .reason").all_inner_texts()
+            assert all(reasons)
+
+            # Post views of items the user has not seen, of one other category, through the page's form.
+            profile_text = page.locator("#user-panel").inner_text()
+            others = [i for i in shop.items if shop.categories[i].split(" > ")[0] not in profile_text]
+            target = others[:3] if len(others) >= 3 else shop.items[-3:]
+            for item in target:
+                page.fill("#event-item", item)
+                page.select_option("#event-type", "view")
+                page.evaluate("delete document.body.dataset.changed")
+                page.click("#post-event")
+                page.wait_for_function("document.body.dataset.changed !== undefined")  # the panel re-rendered
+            assert "stored view" in page.locator("#event-status").inner_text()
+
+            home_after = page.locator("#scene-home tr[data-item]").evaluate_all("rows => rows.map(r => r.dataset.item)")
+            assert home_after != home_before, "the recommendations did not change after the events"
+            recent = page.locator("#recent").inner_text()
+            assert target[-1] in recent
+
+            page.wait_for_function("(document.querySelector('#feed-list') || {}).innerText?.includes('view')")
+            page.fill("#catalog-q", "gift")
+            page.click("#catalog-search button")
+            page.wait_for_selector("#search-results tr[data-item]")
+
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            assert not outside, f"the page fetched from elsewhere: {outside[:3]}"
+        finally:
+            browser.close()
