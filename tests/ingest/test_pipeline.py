@@ -286,3 +286,16 @@ def test_an_older_orders_file_does_not_undo_a_newer_state(tmp_path: Path, store:
     assert (again.updated, again.duplicates) == (0, 1)
     assert "older than the stored state" in again.warnings[0]
     assert store.frame("orders").iloc[0]["status"] == "cancelled"
+
+
+def test_absurd_numbers_are_rejected_not_crashing(tmp_path: Path, store: Store, settings: Settings) -> None:
+    events = "user_id,item_id,event_type,timestamp\nU1,i1,view,32503680000000\nU1,i1,view,1e300\nU1,i1,view,inf\n"
+    report = ingest("events", write(tmp_path / "e.csv", events), store=store, settings=settings)
+    assert report.rejected == 3
+    reasons = report.rejects["reason"].tolist()
+    assert "in the future: 3000-01-01" in reasons[0]
+    assert all("timestamp" in r for r in reasons)
+    items = "item_id,title,price,stock\n1,Mug,inf,1\n2,Cup,1,1e30\n3,Bowl,2,3\n"
+    report = ingest("items", write(tmp_path / "i.csv", items), store=store, settings=settings)
+    assert (report.accepted, report.rejected) == (1, 2)
+    assert "stock: too large" in report.rejects["reason"].tolist()[1]

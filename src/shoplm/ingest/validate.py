@@ -18,6 +18,8 @@ from shoplm.ingest.schemas import FieldSpec, KindSpec
 MAX_ID_LENGTH = 128
 # Earliest timestamp accepted: catches epoch values in the wrong unit.
 MIN_TIMESTAMP_MS = 631_152_000_000  # 1990-01-01
+MAX_TIMESTAMP_MS = 95_617_584_000_000  # 5000-01-01
+MAX_EXACT_INT = 2**53  # integers above this lose precision as floats
 
 
 @dataclass
@@ -84,8 +86,11 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     is_number = numbers.notna().to_numpy()
     if is_number.any():
         raw = numbers.to_numpy(dtype=np.float64)[is_number]
-        ms[is_number] = np.where(np.abs(raw) < 1e11, raw * 1000.0, raw).astype(np.int64)
-        ok[is_number] = np.isfinite(raw)
+        scaled = np.where(np.abs(raw) < 1e11, raw * 1000.0, raw)
+        # Beyond ~year 5000 a number is no timestamp (and would overflow int64 milliseconds).
+        sane = np.isfinite(scaled) & (np.abs(scaled) < MAX_TIMESTAMP_MS)
+        ms[is_number] = np.where(sane, scaled, 0).astype(np.int64)
+        ok[is_number] = sane
     rest = ~is_number
     if rest.any():
         text = as_text(values[rest])
@@ -149,6 +154,7 @@ def _validate_field(
         problems.add(~finite & ~np.isnan(values), name, "not a finite number")
         if field.type == "int":
             problems.add(finite & (values != np.round(values)), name, "not a whole number: " + numbers.astype(str))
+            problems.add(finite & (np.abs(values) > MAX_EXACT_INT), name, "too large")
         if field.min_value is not None:
             problems.add(finite & (values < field.min_value), name, _range_text(numbers, field))
         if field.max_value is not None:
@@ -164,7 +170,10 @@ def _validate_field(
         problems.add(missing, name, "required but empty")
     problems.add(~ok & ~missing, name, "not a timestamp (use ISO-8601 or epoch seconds): " + _quoted(as_text(raw)))
     future = ok & (ms > now_ms + future_tolerance_ms)
-    problems.add(future, name, "in the future: " + pd.Series(pd.to_datetime(ms, unit="ms")).astype(str))
+    if future.any():
+        # numpy's millisecond datetimes reach far past pandas' year-2262 limit.
+        shown = pd.Series(np.datetime_as_string(ms.astype("datetime64[ms]"), unit="s"), index=raw.index)
+        problems.add(future, name, "in the future: " + shown)
     problems.add(ok & (ms < MIN_TIMESTAMP_MS), name, "before 1990 (epoch in the wrong unit?)")
     return pd.Series(np.where(ok, ms, 0), index=raw.index, dtype=np.int64)
 
