@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(".cache/embeddings"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--only", nargs="*", help="run only these models (by name)")
     args = parser.parse_args()
 
     sequences = read_sequences(args.data / "sequences.txt")
@@ -94,7 +95,17 @@ def main() -> None:
         "sequential + text": lambda: SequentialRecommender(
             use_text=True, max_minutes=args.minutes, budget_clock=args.clock, num_threads=args.threads, seed=args.seed
         ).fit(train, item_text_embeddings=vectors, item_ids=item_ids),
+        "sequential + text, id dropout 0.3": lambda: SequentialRecommender(
+            use_text=True,
+            id_dropout=0.3,
+            max_minutes=args.minutes,
+            budget_clock=args.clock,
+            num_threads=args.threads,
+            seed=args.seed,
+        ).fit(train, item_text_embeddings=vectors, item_ids=item_ids),
     }
+    if args.only:
+        models = {name: fit for name, fit in models.items() if name in args.only}
     for name, fit in models.items():
         started = time.perf_counter()
         model = fit()

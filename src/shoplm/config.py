@@ -73,7 +73,7 @@ class RecommendSettings(BaseModel):
     sequential: bool = True
     sequential_minutes: float = Field(default=3.0, gt=0, description="training budget of the sequential model")
     ranker: bool = True
-    candidates_per_source: int = Field(default=100, ge=10, le=2000)
+    candidates_per_source: int = Field(default=50, ge=10, le=2000)
     history_length: int = Field(default=50, ge=1, le=500)
     exclude_out_of_stock: bool = True
     exclude_purchased: bool = False

@@ -92,7 +92,7 @@ class RecommendationEngine:
         rules: BusinessRules | None = None,
         ranker: Any = None,
         query_encoder: Callable[[str], np.ndarray] | None = None,
-        candidates_per_source: int = 100,
+        candidates_per_source: int = 50,
         scene_weights: dict[str, dict[str, float]] | None = None,
     ) -> None:
         if not sources:
@@ -115,6 +115,16 @@ class RecommendationEngine:
     def refresh_alignment(self) -> None:
         """Recompute how each source's items map onto the catalog (after items or models change)."""
         self._alignments = {name: align(source.item_ids_, self.catalog) for name, source in self.sources.items()}
+        self._text_only = self._positions_only_text_knows()
+        self._text_catalog_index = np.zeros(0, dtype=np.int64)
+
+    def _positions_only_text_knows(self) -> np.ndarray:
+        """Catalog positions of items no source but ``text`` knows: new items, recommendable by text."""
+        if "text" not in self._alignments:
+            return np.zeros(0, dtype=np.int64)
+        others = [positions for name, (_, positions) in self._alignments.items() if name != "text"]
+        known = np.unique(np.concatenate(others)) if others else np.zeros(0, dtype=np.int64)
+        return np.setdiff1d(self._alignments["text"][1], known)
 
     def replace_source(self, name: str, source: CandidateSource) -> None:
         """Swap one source for a refreshed one (atomic for readers: one dict assignment)."""
@@ -124,6 +134,8 @@ class RecommendationEngine:
         alignments = dict(self._alignments)
         alignments[name] = align(source.item_ids_, self.catalog)
         self.sources, self._alignments = sources, alignments
+        self._text_only = self._positions_only_text_knows()
+        self._text_catalog_index = np.zeros(0, dtype=np.int64)
 
     def catalog_scores(self, name: str, history: Sequence[str]) -> np.ndarray:
         """Scores of source ``name`` over catalog positions; NaN where the source lacks the item."""
@@ -231,7 +243,11 @@ class RecommendationEngine:
         weights = self.scene_weights.get(scene, SCENE_WEIGHTS["home"])
         ranks: dict[str, np.ndarray] = {}
         candidate_sets: list[np.ndarray] = []
-        for name in self.sources:
+        # Scanning every item's text vector is the costliest score (20k x 384): where the history
+        # drives the scene, text only re-scores the others' candidates plus the items only it knows.
+        text_last = scene != "search" and not (anchors and "text" in ANCHORED_SOURCES)
+        names = sorted(self.sources, key=lambda n: n == "text") if text_last else list(self.sources)
+        for name in names:
             weight = weights.get(name, 0.0)
             if weight <= 0:
                 continue
@@ -240,6 +256,8 @@ class RecommendationEngine:
             elif name in ANCHORED_SOURCES and anchors:
                 # Item-to-item sources answer about the anchor items only, not the whole history.
                 scores = self.catalog_scores(name, anchors)
+            elif name == "text" and text_last and candidate_sets:
+                scores = self._text_scores_at(context, np.union1d(np.concatenate(candidate_sets), self._text_only))
             else:
                 scores = self.catalog_scores(name, context)
             floor = self.sources[name].signal_floor
@@ -268,6 +286,23 @@ class RecommendationEngine:
         return candidates, ranks, fused
 
     # -- helpers ----------------------------------------------------------------------
+    def _text_scores_at(self, history: Sequence[str], positions: np.ndarray) -> np.ndarray:
+        """Text-similarity scores of the history's taste vector at catalog ``positions`` only; NaN elsewhere."""
+        text = self.sources["text"]
+        out = np.full(len(self.catalog), np.nan)
+        vector = text.profile(history)  # type: ignore[attr-defined]
+        if vector is None:
+            return out
+        if len(self._text_catalog_index) != len(self.catalog):
+            source_positions, catalog_positions = self._alignments["text"]
+            lookup = np.full(len(self.catalog), -1, dtype=np.int64)
+            lookup[catalog_positions] = source_positions
+            self._text_catalog_index = lookup
+        rows = self._text_catalog_index[positions]
+        known = rows >= 0
+        out[positions[known]] = text.embeddings_[rows[known]] @ vector  # type: ignore[attr-defined]
+        return out
+
     def _search_scores(self, query_vector: np.ndarray) -> np.ndarray:
         text = self.sources.get("text")
         if text is None:

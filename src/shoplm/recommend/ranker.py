@@ -81,7 +81,7 @@ class HybridRanker(Estimator):
 
     def __init__(
         self,
-        n_estimators: int = 200,
+        n_estimators: int = 100,
         learning_rate: float = 0.05,
         num_leaves: int = 31,
         max_users: int = 5000,
