@@ -95,14 +95,6 @@ def main() -> None:
         "sequential + text": lambda: SequentialRecommender(
             use_text=True, max_minutes=args.minutes, budget_clock=args.clock, num_threads=args.threads, seed=args.seed
         ).fit(train, item_text_embeddings=vectors, item_ids=item_ids),
-        "sequential + text, id dropout 0.3": lambda: SequentialRecommender(
-            use_text=True,
-            id_dropout=0.3,
-            max_minutes=args.minutes,
-            budget_clock=args.clock,
-            num_threads=args.threads,
-            seed=args.seed,
-        ).fit(train, item_text_embeddings=vectors, item_ids=item_ids),
     }
     if args.only:
         models = {name: fit for name, fit in models.items() if name in args.only}

@@ -146,8 +146,6 @@ class SequentialRecommender(CandidateSource):
         cl_weight, cl_temperature: weight and temperature of a DuoRec-style contrastive loss
             between two dropout views of each sequence (0 = off).
         use_text, use_attributes: use the item text embeddings / attributes given to ``fit``.
-        id_dropout: share of items whose ID vector is hidden at each training step (with text
-            only), so that items never seen in training are ranked by their text (cold start).
         output_bias: a learned per-item popularity bias in the output layer.
         loss_chunk: rows of logits computed at a time (bounds memory of the full softmax).
         seed, num_threads: reproducibility and the torch threads used while training.
@@ -180,7 +178,6 @@ class SequentialRecommender(CandidateSource):
         cl_weight: float = 0.0,
         cl_temperature: float = 1.0,
         use_text: bool = True,
-        id_dropout: float = 0.0,
         use_attributes: bool = True,
         output_bias: bool = False,
         max_attributes: int = 8,
@@ -207,7 +204,6 @@ class SequentialRecommender(CandidateSource):
         self.cl_weight = cl_weight
         self.cl_temperature = cl_temperature
         self.use_text = use_text
-        self.id_dropout = id_dropout
         self.use_attributes = use_attributes
         self.output_bias = output_bias
         self.max_attributes = max_attributes
@@ -451,11 +447,6 @@ class SequentialRecommender(CandidateSource):
         rng: np.random.Generator,
     ) -> float:
         opt.zero_grad(set_to_none=True)
-        if self.id_dropout > 0 and text is not None:
-            # Hide a random share of items' ID vectors at each step, so the model also learns to
-            # rank items by their text alone: what it must do for items never seen in training.
-            keep = torch.from_numpy((rng.random(len(seen)) >= self.id_dropout).astype(np.float32))
-            seen = seen * keep
         table = net.item_table(seen, text, attrs)
         h = net.encode(x, table)
         mask = y > 0
