@@ -29,7 +29,7 @@ def results_table(results: dict[str, Any], *, published: dict[str, dict[str, flo
     """A rich table of our models (with time and memory) and the published rows below them."""
     published = PUBLISHED_AMAZON_TOYS if published is None else published
     table = Table(title="next-item recommendation, full ranking, leave-one-out")
-    table.add_column("model")
+    table.add_column("model", no_wrap=True, min_width=18)
     for metric in METRICS:
         table.add_column(metric, justify="right")
     table.add_column("train s", justify="right")
