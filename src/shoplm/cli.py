@@ -329,6 +329,9 @@ def bench_seqrec(
     models: Annotated[str | None, typer.Option(help="comma-separated model names (default: the standard set)")] = None,
     minutes: Annotated[float, typer.Option(help="training budget of each sequential model")] = 15.0,
     threads: Annotated[int, typer.Option(help="torch threads")] = 2,
+    clock: Annotated[
+        str, typer.Option(help="how --minutes is measured: wall, or cpu (fair on a shared machine)")
+    ] = "wall",
     data_dir: DataDirOption = None,
 ) -> None:
     """Next-item benchmark, standard leave-one-out protocol, full ranking, beside published rows."""
@@ -337,8 +340,16 @@ def bench_seqrec(
 
     settings = load_settings(data_dir)
     chosen = [m.strip() for m in models.split(",")] if models else list(DEFAULT_MODELS)
+    if clock not in ("wall", "cpu"):
+        raise InputError(f"--clock must be wall or cpu, not {clock!r}")
     results = run_seqrec_benchmark(
-        data, out, models=chosen, max_minutes=minutes, num_threads=threads, cache_dir=settings.cache_dir / "seqrec"
+        data,
+        out,
+        models=chosen,
+        max_minutes=minutes,
+        num_threads=threads,
+        cache_dir=settings.cache_dir / "seqrec",
+        budget_clock=clock,
     )
     print_results(results, console=console)
 
