@@ -118,6 +118,12 @@ class ShopRecommender:
                     versions[name] = json.loads((path / "meta.json").read_text()).get("saved_at", "")
         if not sources:
             raise ModelFileError(f"no trained recommenders in {root}: run `shoplm train` (or `shoplm demo`) first")
+        if "sequential" in sources:
+            import torch
+
+            # Same reason for torch, and it must be set once: concurrent requests toggling the
+            # process-wide thread count would race each other.
+            torch.set_num_threads(1)
         ranker = None
         if (root / "ranker" / "meta.json").is_file():
             from shoplm.recommend.ranker import HybridRanker
