@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -16,37 +15,8 @@ router = APIRouter(prefix="/v1/users", tags=["users"], responses=ERROR_RESPONSES
 
 
 def user_profile(shop: ShopRecommender, user_id: str, *, pseudonymous: bool = False) -> dict[str, Any]:
-    """``ShopRecommender.profile(...).to_dict()``, also for users none of whose items the ALS model knows.
-
-    ``ShopRecommender.profile`` raises ``TypeError`` for those (``ALSRecommender.user_vector``
-    returns None there and ``_user_vector`` iterates it): unknown users and users who only saw
-    new items. Until that is fixed in the engine, such a profile is made here from the catalog,
-    without a vector.
-    """
-    try:
-        return shop.profile(user_id, pseudonymous=pseudonymous).to_dict()
-    except TypeError:
-        key = shop.user_key(user_id, pseudonymous=pseudonymous)
-        history, _purchased = shop.history(key)
-        catalog = shop.engine.catalog
-        positions = catalog.positions(history)
-        categories = _shares(catalog.top_category[positions])
-        brands = _shares(catalog.brand[positions])
-        return {
-            "user_id": key,
-            "events": len(history),
-            "top_categories": [{"category": c, "share": s} for c, s in categories[:5]],
-            "top_brands": [{"brand": b, "share": s} for b, s in brands[:5]],
-            "price_band": "unknown",
-            "tags": [c for c, _ in categories[:3]] + [b for b, _ in brands[:2]],
-            "vector": [],
-        }
-
-
-def _shares(values: Any) -> list[tuple[str, float]]:
-    counts = Counter(str(v) for v in values if v)
-    total = sum(counts.values())
-    return [(v, round(n / total, 3)) for v, n in counts.most_common()] if total else []
+    """The user's profile as a dict (an unknown user gets an empty one)."""
+    return shop.profile(user_id, pseudonymous=pseudonymous).to_dict()
 
 
 @router.get(
