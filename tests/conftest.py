@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -16,6 +17,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from shoplm.config import Settings
 from shoplm.store import Store
+
+
+def require_in_ci(reason: str) -> NoReturn:
+    """A prerequisite is missing: skip on a user's machine, fail in CI (which installs it)."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -386,7 +386,3 @@ def _remove_sqlite(settings: Settings) -> None:
     if url.get_backend_name() == "sqlite" and url.database:
         for suffix in ("", "-wal", "-shm"):
             Path(url.database + suffix).unlink(missing_ok=True)
-
-
-def iter_progress(total: int) -> Iterator[int]:  # pragma: no cover - kept small on purpose
-    yield from range(total)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shoplm.serve import create_app
+from tests.conftest import require_in_ci
 from tests.serve.conftest import ROOT, ServerProcess, Shop
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -82,7 +82,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
     if not CHROMIUM.exists():
         # CI installs it (.ci/services.sh), so there its absence is a failure, not a skip.
         reason = "needs Debian's chromium (apt-get install chromium; .ci/services.sh installs it)"
-        pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
+        require_in_ci(reason)
     from playwright import sync_api
 
     server = server_factory(shop_copy).start()

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from shoplm.config import Settings
 from shoplm.store import Store
+from tests.conftest import require_in_ci
 
 POSTGRES_URL = os.environ.get("SHOPLM_TEST_POSTGRES_URL", "")
 
@@ -23,9 +24,7 @@ POSTGRES_URL = os.environ.get("SHOPLM_TEST_POSTGRES_URL", "")
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     if not POSTGRES_URL:
-        if os.environ.get("CI"):
-            pytest.fail("CI must provide SHOPLM_TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
-        pytest.skip("no PostgreSQL server: set SHOPLM_TEST_POSTGRES_URL to run these tests")
+        require_in_ci("no PostgreSQL server: set SHOPLM_TEST_POSTGRES_URL (.ci/run starts one)")
     admin_url = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg")
     name = f"shoplm_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")

@@ -211,14 +211,18 @@ class ShopRecommender:
         session: Sequence[str] = (),
         rules: BusinessRules | None = None,
         pseudonymous: bool = False,
+        stored: tuple[list[str], list[str]] | None = None,
     ) -> list[Recommendation]:
         """Recommendations for a user (``None`` or unknown: cold start) in a scene.
 
-        ``session`` holds item ids the caller knows of but the store may not have yet.
+        ``session`` holds item ids the caller knows of but the store may not have yet;
+        ``stored`` is the user's :meth:`history` when the caller has read it already.
         """
         history: list[str] = []
         purchased: list[str] = []
-        if user_id:
+        if stored is not None:
+            history, purchased = stored
+        elif user_id:
             history, purchased = self.history(self.user_key(user_id, pseudonymous=pseudonymous))
         history = [*history, *[str(i) for i in session]][-self.history_limit :]
         return self.engine.recommend(

@@ -44,11 +44,6 @@ class UpsertResult:
     updated: int = 0
     unchanged: int = 0
 
-    def __add__(self, other: UpsertResult) -> UpsertResult:
-        return UpsertResult(
-            self.inserted + other.inserted, self.updated + other.updated, self.unchanged + other.unchanged
-        )
-
 
 def make_store_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL mode, foreign keys and a busy timeout."""

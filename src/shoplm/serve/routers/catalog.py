@@ -73,8 +73,7 @@ def similar_items(
 ) -> dict[str, object]:
     if item_id not in shop.engine.catalog.index:
         raise ApiError(404, f"no item {item_id!r} in the catalog", code="item_not_found")
-    recs = shop.recommend(user_id, scene="item_detail", k=k, item_id=item_id)
-    return recommendation_list(shop, user_id, "item_detail", recs)
+    return recommendation_list(shop, user_id, "item_detail", k=k, item_id=item_id)
 
 
 @router.get(
@@ -91,5 +90,4 @@ def search(
 ) -> dict[str, object]:
     if not q.strip():
         raise ApiError(422, "q: the search text is blank")
-    recs = shop.recommend(user_id, scene="search", k=k, query=q)
-    return recommendation_list(shop, user_id, "search", recs)
+    return recommendation_list(shop, user_id, "search", k=k, query=q)

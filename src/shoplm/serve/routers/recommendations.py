@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from shoplm.recommend.engine import Recommendation, Scene
+from shoplm.recommend.engine import Scene
 from shoplm.recommend.live import ShopRecommender
 from shoplm.serve.deps import get_recommender, require
 from shoplm.serve.errors import ERROR_RESPONSES
@@ -16,21 +15,14 @@ from shoplm.serve.schemas import RecommendationList
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=ERROR_RESPONSES)
 
 
-def is_cold(shop: ShopRecommender, user_id: str | None) -> bool:
-    """True if the store has no item events of the user (or there is no user)."""
-    if not user_id:
-        return True
-    history, _purchased = shop.history(shop.user_key(user_id))
-    return not history
-
-
-def recommendation_list(
-    shop: ShopRecommender, user_id: str | None, scene: str, recs: Sequence[Recommendation], *, cold: bool | None = None
-) -> dict[str, object]:
+def recommendation_list(shop: ShopRecommender, user_id: str | None, scene: str, **options: Any) -> dict[str, object]:
+    """Recommend and shape the response; the user's history is read once for both."""
+    stored = shop.history(shop.user_key(user_id)) if user_id else ([], [])
+    recs = shop.recommend(user_id, scene=scene, stored=stored, **options)
     return {
         "user_id": user_id,
         "scene": scene,
-        "cold_start": is_cold(shop, user_id) if cold is None else cold,
+        "cold_start": not stored[0],
         "model_version": shop.version,
         "items": [r.to_dict() for r in recs],
     }
@@ -61,5 +53,4 @@ def recommendations(
 ) -> dict[str, object]:
     """Unknown users get a cold-start list (popular and fresh items) and ``cold_start: true``."""
     cart_ids = [part.strip() for value in cart or [] for part in value.split(",") if part.strip()]
-    recs = shop.recommend(user_id, scene=scene, k=k, item_id=item_id, cart=cart_ids, query=query)
-    return recommendation_list(shop, user_id, scene, recs)
+    return recommendation_list(shop, user_id, scene, k=k, item_id=item_id, cart=cart_ids, query=query)
