@@ -37,6 +37,18 @@ EVENT_WEIGHTS: dict[str, float] = {
 }
 
 
+def scaled_to_max(values: np.ndarray) -> np.ndarray:
+    """``values`` divided by their maximum (float64; all zeros when empty or nothing positive).
+
+    Example:
+        >>> scaled_to_max(np.array([2.0, 4.0])).tolist()
+        [0.5, 1.0]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    top = values.max() if len(values) else 0.0
+    return values / top if top > 0 else np.zeros(len(values))
+
+
 @dataclass(frozen=True)
 class Interactions:
     """User-item events as parallel arrays, sorted by (user, time). Built once, read by every source."""

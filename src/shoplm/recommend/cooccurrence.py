@@ -18,7 +18,7 @@ import numpy as np
 from scipy import sparse
 
 from shoplm.errors import InputError, ModelFileError
-from shoplm.recommend.base import CandidateSource, Interactions
+from shoplm.recommend.base import CandidateSource, Interactions, scaled_to_max
 from shoplm.recommend.popularity import _check_interactions
 
 SIMILARITIES = ("cosine", "jaccard", "lift")
@@ -157,8 +157,7 @@ class CooccurrenceRecommender(CandidateSource):
         return self
 
     def _derive(self) -> None:
-        top = float(self.item_users_.max()) if len(self.item_users_) else 0.0
-        self._popularity = self.item_users_.astype(np.float64) / top if top > 0 else np.zeros(len(self.item_users_))
+        self._popularity = scaled_to_max(self.item_users_)
         self._item_index = None
 
     # -- querying ------------------------------------------------------------------------

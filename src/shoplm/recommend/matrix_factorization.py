@@ -29,7 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from shoplm.errors import InputError, ModelFileError
-from shoplm.recommend.base import CandidateSource, Interactions
+from shoplm.recommend.base import CandidateSource, Interactions, scaled_to_max
 from shoplm.recommend.popularity import _check_interactions
 
 
@@ -148,8 +148,7 @@ class ALSRecommender(CandidateSource):
         self._gram = y.T @ y + float(self.regularization) * np.eye(y.shape[1])
         norms = np.linalg.norm(y, axis=1)
         self._unit = (y / np.where(norms > 0, norms, 1.0)[:, None]).astype(np.float32)
-        top = self.popularity_.max() if len(self.popularity_) else 0.0
-        self._popularity = self.popularity_ / top if top > 0 else np.zeros_like(self.popularity_)
+        self._popularity = scaled_to_max(self.popularity_)
         self._item_index = None
 
     # -- querying ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any, Self
 import numpy as np
 
 from shoplm.errors import InputError
-from shoplm.recommend.base import CandidateSource, Interactions
+from shoplm.recommend.base import CandidateSource, Interactions, scaled_to_max
 
 _MS_PER_DAY = 86_400_000.0
 
@@ -74,8 +74,7 @@ class PopularityRecommender(CandidateSource):
 
     def _derive(self) -> None:
         """Normalized views used at query time (recomputed after load, never saved)."""
-        top = self.popularity_.max() if len(self.popularity_) else 0.0
-        self._global = self.popularity_ / top if top > 0 else np.zeros_like(self.popularity_)
+        self._global = scaled_to_max(self.popularity_)
         # Within-category popularity in [0, 1], so small categories are not drowned by big ones.
         categories, cat_codes = np.unique(self.item_category_, return_inverse=True)
         cat_max = np.zeros(len(categories))

@@ -14,7 +14,7 @@ from typing import Any, Self
 import numpy as np
 
 from shoplm.errors import InputError, ModelFileError
-from shoplm.recommend.base import CandidateSource, Interactions
+from shoplm.recommend.base import CandidateSource, Interactions, scaled_to_max
 from shoplm.recommend.popularity import _check_interactions
 
 
@@ -109,8 +109,7 @@ class TextSimilarityRecommender(CandidateSource):
         return self
 
     def _derive(self) -> None:
-        top = self.popularity_.max() if len(self.popularity_) else 0.0
-        self._popularity = self.popularity_ / top if top > 0 else np.zeros_like(self.popularity_)
+        self._popularity = scaled_to_max(self.popularity_)
         self._item_index = None
 
     # -- querying ------------------------------------------------------------------------
