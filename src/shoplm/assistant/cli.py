@@ -54,7 +54,16 @@ FoldsOpt = Annotated[int, typer.Option("--folds", help="k-fold stratified cross-
 SeedOpt = Annotated[int, typer.Option("--seed", help="split and model seed")]
 CacheOpt = Annotated[Path, typer.Option("--cache-dir", help="embedding cache directory")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="encoder threads (0: every core)")]
-ModeOpt = Annotated[str, typer.Option("--mode", help="query, passage or both (embedding kind)")]
+ModeOpt = Annotated[
+    str, typer.Option("--mode", help="query, passage, both (frozen embeddings) or lora (fine-tune the encoder)")
+]
+LoraEpochsOpt = Annotated[int, typer.Option("--lora-epochs", help="--mode lora: fine-tuning epochs")]
+LoraLayersOpt = Annotated[
+    int, typer.Option("--lora-layers", help="--mode lora: adapted top transformer blocks (0: all 12)")
+]
+LoraMinutesOpt = Annotated[
+    float, typer.Option("--lora-minutes", help="--mode lora: wall-clock budget of the fine-tuning (0: none)")
+]
 HeadOpt = Annotated[str, typer.Option("--head", help="logreg or mlp")]
 NgramOpt = Annotated[int, typer.Option("--ngram-features", help="char n-gram TF-IDF vocabulary size (0: none)")]
 
@@ -63,6 +72,9 @@ def _run(task: str, **kwargs: Any) -> None:
     from shoplm.assistant.bench import run_classifier_benchmark
 
     params = {"mode": kwargs.pop("mode"), "head": kwargs.pop("head"), "ngram_features": kwargs.pop("ngram_features")}
+    epochs, layers, minutes = kwargs.pop("lora_epochs"), kwargs.pop("lora_layers"), kwargs.pop("lora_minutes")
+    if params["mode"] == "lora":
+        params.update(lora_epochs=epochs, lora_layers=layers or None, lora_max_minutes=minutes or None)
     with console.status(f"{task}: training and scoring", spinner="dots"):
         report = run_classifier_benchmark(params=params, **kwargs)
     shown = {k: report[k] for k in ("protocol", "accuracy", "macro_f1", "ece", "n_train", "n_test", "train_seconds")}
@@ -97,6 +109,9 @@ def _classifier_command(task: str, summary: str) -> Callable[..., None]:
         mode: ModeOpt = "query",
         head: HeadOpt = "logreg",
         ngram_features: NgramOpt = 50_000,
+        lora_epochs: LoraEpochsOpt = 2,
+        lora_layers: LoraLayersOpt = 4,
+        lora_minutes: LoraMinutesOpt = 0.0,
     ) -> None:
         options = {k: v for k, v in locals().items() if k != "task"}  # locals() includes the closure's task
         _run(task, **options)

@@ -663,9 +663,11 @@ def add_lora(
     alpha: int = 16,
     dropout: float = 0.0,
     target_modules: Iterable[str] = ("query", "value"),
+    layers: Iterable[int] | None = None,
 ) -> Any:
     """``model`` wrapped by ``peft`` with LoRA adapters on the attention ``query``/``value`` layers.
 
+    ``layers`` limits the adapters to those transformer blocks (0 = the lowest; default all).
     Only the adapters train; the dequantized base weights stay frozen. Save with
     ``peft_model.save_pretrained(dir)`` (writes ``adapter_model.safetensors``, no pickle) and load
     with :func:`load_lora`.
@@ -677,7 +679,14 @@ def add_lora(
     """
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules))
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(target_modules),
+        layers_to_transform=None if layers is None else sorted(int(i) for i in layers),
+        layers_pattern=None if layers is None else "layer",
+    )
     return get_peft_model(model, config)
 
 
