@@ -118,9 +118,18 @@ def test_recommend_without_models_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_train_assistant_then_chat_from_stdin(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
-    result = invoke("train", "assistant", "--data-dir", data)
+    # A shop's own sentiment file (0 = negative, as review corpora label it); a small one keeps this fast.
+    mine = tmp_path / "moods.csv"
+    rows = ["where is my parcel", "谢谢，收到了", "nobody answers my emails", "等了两周还没发货，也没人回复"]
+    mine.write_text("message,mood\n" + "".join(f"{t},{m}\n" for t, m in zip(rows, [1, 1, 0, 0], strict=True)))
+    columns = ["--sentiment", str(mine), "--text-col", "message", "--label-col", "mood", "--data-dir", data]
+    unnamed = invoke("train", "assistant", *columns)
+    assert unnamed.exit_code == 2 and "--negative-label" in unnamed.output  # "negative" is not among 0/1
+    result = invoke("train", "assistant", *columns, "--negative-label", "0")
     assert result.exit_code == 0, result.output
     assert "assistant intent model" in result.output
+    assert "assistant sentiment model (1, negative) from 4 examples of" in " ".join(result.output.split())
+    assert invoke("train", "recommenders", "--sentiment", str(mine), "--data-dir", data).exit_code == 2
     assert invoke("train", "everything", "--data-dir", data).exit_code == 2
     chat = runner.invoke(app, ["chat", "--user", "U1", "--data-dir", data], input="where is my order?\n")
     assert chat.exit_code == 0, chat.output

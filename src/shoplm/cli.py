@@ -236,13 +236,28 @@ def demo(
 @handle_errors
 def train(
     what: Annotated[str, typer.Argument(help="recommenders, assistant or all")] = "recommenders",
+    sentiment: Annotated[
+        Path | None,
+        typer.Option(
+            "--sentiment",
+            help="the shop's labelled customer messages (.csv/.tsv/.all) for the assistant's sentiment model "
+            "(default: the shipped zh+en set)",
+        ),
+    ] = None,
+    text_col: Annotated[str, typer.Option("--text-col", help="column of the message text in --sentiment")] = "text",
+    label_col: Annotated[str, typer.Option("--label-col", help="column of the label in --sentiment")] = "label",
+    negative_label: Annotated[
+        str, typer.Option("--negative-label", help="the label in --sentiment that means negative (e.g. 0, neg)")
+    ] = "negative",
     data_dir: DataDirOption = None,
 ) -> None:
-    """Train the recommenders (a new model version) and/or the assistant's intent model."""
+    """Train the recommenders (a new model version) and/or the assistant's intent and sentiment models."""
     from shoplm import jobs
 
     if what not in ("recommenders", "assistant", "all"):
         raise InputError(f"unknown target {what!r}: use recommenders, assistant or all")
+    if sentiment is not None and what == "recommenders":
+        raise InputError("--sentiment trains the assistant: use `shoplm train assistant --sentiment FILE`")
     settings = load_settings(data_dir)
     if what in ("recommenders", "all"):
         store = _open_store(settings)
@@ -255,11 +270,20 @@ def train(
     if what in ("assistant", "all"):
         from shoplm.assistant.training import train_assistant
 
-        with console.status("training the assistant's intent model"):
-            result = train_assistant(settings)
+        with console.status("training the assistant's intent and sentiment models"):
+            result = train_assistant(
+                settings,
+                sentiment_file=sentiment,
+                text_col=text_col,
+                label_col=label_col,
+                negative_label=negative_label,
+            )
+        console.print(f"[green]✓[/] assistant intent model from {result.examples:,} examples -> {result.path}")
+        shipped = result.sentiment_source == "shipped"
+        source = "shipped examples" if shipped else f"examples of {result.sentiment_source}"
         console.print(
-            f"[green]✓[/] assistant intent model from {result.examples:,} examples "
-            f"in {result.seconds:.1f} s -> {result.path}"
+            f"[green]✓[/] assistant sentiment model ({', '.join(map(str, result.sentiment_labels))}) from "
+            f"{result.sentiment_examples:,} {source} -> {result.sentiment_path} ({result.seconds:.1f} s in all)"
         )
 
 

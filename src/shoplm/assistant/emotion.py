@@ -2,8 +2,9 @@
 
 A lexicon of angry and frustrated words and phrases (English and Chinese) plus typographic cues
 (``!!!``, ``???``, shouting in capitals). Optionally a trained sentiment :class:`TextClassifier`
-adds its negative probability. Deterministic and fast (no model call), so every message is
-checked.
+(the assistant's, trained on ``assistant/data/sentiment.csv``) adds a point when it is sure the
+message is negative: the lexicon alone is deterministic and fast (no model call), the model
+catches unhappiness said without any angry word.
 
 Example:
     >>> detect_emotion("This is RIDICULOUS!!! Where is my order???").label
@@ -116,35 +117,75 @@ _ZH_PHRASES: dict[str, int] = {
 }
 _WORD_RE = re.compile(r"[A-Za-z']+")
 
+#: the label of the negative class in the assistant's sentiment models (``shoplm train assistant``
+#: renames a shop's own negative label to it)
+NEGATIVE = "negative"
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    """A sentiment model's reading of one message: its top ``label`` and the calibrated P(negative).
+
+    Example:
+        >>> Sentiment("negative", 0.97).negative
+        0.97
+    """
+
+    label: str
+    negative: float
+
 
 @dataclass(frozen=True)
 class Emotion:
-    """``label`` is ``"angry"``, ``"frustrated"`` or ``"neutral"``; ``score`` sums the cues found."""
+    """``label`` is ``"angry"``, ``"frustrated"`` or ``"neutral"``; ``score`` sums the cues found.
+
+    ``sentiment`` is the model's reading when a sentiment model was used.
+    """
 
     label: str
     score: float
     cues: list[str] = field(default_factory=list)
+    sentiment: Sentiment | None = None
 
     @property
     def angry(self) -> bool:
         return self.label == "angry"
 
 
+def read_sentiment(classifier: TextClassifier, text: str, *, negative_label: object = NEGATIVE) -> Sentiment:
+    """``classifier``'s top label for ``text`` and its probability of ``negative_label`` (0 if unknown).
+
+    Example:
+        >>> read_sentiment(sentiment_model, "nobody has answered my emails")  # doctest: +SKIP
+        Sentiment(label='negative', negative=0.99)
+    """
+    proba = classifier.predict_proba([text])[0]
+    labels = classifier.labels
+    negative = float(proba[labels.index(negative_label)]) if negative_label in labels else 0.0
+    return Sentiment(str(labels[int(proba.argmax())]), negative)
+
+
 def detect_emotion(
     text: str,
     *,
     classifier: TextClassifier | None = None,
-    negative_label: object = 0,
+    negative_label: object = NEGATIVE,
+    sentiment: Sentiment | None = None,
     threshold: float = 3.0,
+    sentiment_threshold: float = 0.9,
 ) -> Emotion:
     """Anger/frustration of one message: ``angry`` at ``threshold`` points, ``frustrated`` at 1.
 
-    ``classifier`` (a sentiment model) adds 1 point when its probability of ``negative_label``
-    is at least 0.9.
+    A sentiment reading adds 1 point when its P(negative) is at least ``sentiment_threshold``:
+    pass it as ``sentiment`` (already computed, e.g. from the turn's embedding), or pass
+    ``classifier`` (a sentiment model) and ``negative_label`` to have it read here. A failing
+    model is ignored: the lexicon still answers.
 
     Example:
         >>> detect_emotion("I am fed up, this is the third time!!").label
         'angry'
+        >>> detect_emotion("nobody told me anything", sentiment=Sentiment("negative", 0.98)).label
+        'frustrated'
     """
     cues: list[str] = []
     score = 0.0
@@ -171,14 +212,13 @@ def detect_emotion(
     if (len(letters) >= 8 and sum(c.isupper() for c in letters) / len(letters) >= 0.6) or len(shouted) >= 2:
         score += 1
         cues.append("CAPS")
-    if classifier is not None and text.strip():
+    if sentiment is None and classifier is not None and text.strip():
         try:
-            proba = classifier.predict_proba([text])[0]
-            labels = classifier.labels
-            if negative_label in labels and proba[labels.index(negative_label)] >= 0.9:
-                score += 1
-                cues.append("negative-sentiment")
-        except Exception:
-            pass
+            sentiment = read_sentiment(classifier, text, negative_label=negative_label)
+        except Exception:  # an auxiliary signal: a broken model must not stop the lexicon check
+            sentiment = None
+    if sentiment is not None and sentiment.negative >= sentiment_threshold:
+        score += 1
+        cues.append("negative-sentiment")
     label = "angry" if score >= threshold else "frustrated" if score >= 1 else "neutral"
-    return Emotion(label, score, cues)
+    return Emotion(label, score, cues, sentiment)
