@@ -9,6 +9,8 @@ A script: ``user`` (the shop's user id), ``turns``: ``say`` (customer text) and 
 ``not_contains``       substrings it must not contain
 ``escalated``          whether the turn handed over to a human
 ``language``           ``en`` / ``zh``
+``emotion``            ``neutral`` / ``frustrated`` / ``angry``
+``sentiment``          the sentiment model's label of the message (``negative``, ``neutral``, ``positive``)
 ``citation``           a substring of one of the citations
 ``order_status``       ``{order_id: status}`` in the store after the turn
 ``order_address``      ``{order_id: address}`` in the store after the turn
@@ -60,6 +62,12 @@ def check_turn(turn: dict[str, Any], expect: dict[str, Any], store: Store, conve
         problems.append(f"escalated={turn['escalated']}, expected {expect['escalated']}")
     if "language" in expect and turn["language"] != expect["language"]:
         problems.append(f"language {turn['language']!r}, expected {expect['language']!r}")
+    if "emotion" in expect and turn["emotion"] != expect["emotion"]:
+        problems.append(f"emotion {turn['emotion']!r}, expected {expect['emotion']!r}")
+    if "sentiment" in expect:
+        reading = turn.get("sentiment") or {}
+        if reading.get("label") != expect["sentiment"]:
+            problems.append(f"sentiment {reading or None}, expected {expect['sentiment']!r}")
     if "citation" in expect and not any(expect["citation"] in c for c in turn["citations"]):
         problems.append(f"citations {turn['citations']} lack {expect['citation']!r}")
     with store.engine.connect() as conn:

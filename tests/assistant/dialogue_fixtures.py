@@ -1,6 +1,7 @@
-"""Fixtures of the dialogue tests: one trained intent model and encoder per session, a fresh shop per test.
+"""Fixtures of the dialogue tests: both assistant models and the encoder once per session, a fresh shop per test.
 
-Import them into a test module: ``from tests.assistant.dialogue_fixtures import bot, kit, shop``.
+``tests/assistant/conftest.py`` makes the fixtures available to every module there (imported into each
+module, the session fixture ``kit`` would be set up once per module). Import ``Kit`` and ``make_bot`` as needed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import pytest
 from shoplm.assistant.classifier import TextClassifier
 from shoplm.assistant.dialogue import Assistant
 from shoplm.assistant.retrieval import PolicyIndex
-from shoplm.assistant.training import default_model_path, train_default_assistant_model
+from shoplm.assistant.training import (
+    default_model_path,
+    default_sentiment_path,
+    train_default_assistant_model,
+    train_default_sentiment_model,
+)
 from shoplm.config import Settings
 from shoplm.lm import TextEncoder, load_encoder
 from tests.assistant.dialogue_shop import Shop, build_shop, link_cache, make_settings, write_policies
@@ -28,6 +34,13 @@ class Kit:
     policies: PolicyIndex
     model_path: Path
     cache_dir: Path
+    sentiment: TextClassifier
+    sentiment_path: Path
+
+    def save_models(self, settings: Settings) -> None:
+        """Both models into a shop's models dir, where the CLI and a default Assistant look."""
+        self.classifier.save(default_model_path(settings))
+        self.sentiment.save(default_sentiment_path(settings))
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +61,12 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     model_path = default_model_path(settings)
     classifier.save(model_path)
     classifier.use(encoder=encoder)
+    sentiment = train_default_sentiment_model(settings)
+    sentiment_path = default_sentiment_path(settings)
+    sentiment.save(sentiment_path)
+    sentiment.use(encoder=encoder)
     policies = PolicyIndex.from_directory(write_policies(root / "policies"), encoder)
-    return Kit(settings, encoder, classifier, policies, model_path, cache_dir)
+    return Kit(settings, encoder, classifier, policies, model_path, cache_dir, sentiment, sentiment_path)
 
 
 @pytest.fixture
@@ -62,7 +79,12 @@ def shop(tmp_path: Path, kit: Kit) -> Iterator[Shop]:
 
 def make_bot(shop: Shop, kit: Kit) -> Assistant:
     return Assistant(
-        shop.store, shop.settings, classifier=kit.classifier, encoder=kit.encoder, policy_index=kit.policies
+        shop.store,
+        shop.settings,
+        classifier=kit.classifier,
+        sentiment=kit.sentiment,
+        encoder=kit.encoder,
+        policy_index=kit.policies,
     )
 
 

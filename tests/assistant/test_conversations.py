@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from dialogue_fixtures are parameters here)
 """The scripted conversation suite: every script in ``conversations/`` against a small shop, and via ``shoplm chat``."""
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from typer.testing import CliRunner
 
 from shoplm.assistant.chat_cli import register_chat
 from tests.assistant.conversation_runner import check_turn, load_scripts
-from tests.assistant.dialogue_fixtures import Kit, bot, kit, make_bot, shop  # noqa: F401
+from tests.assistant.dialogue_fixtures import Kit, make_bot
 from tests.assistant.dialogue_shop import Shop
 
 SCRIPTS = load_scripts()
@@ -46,10 +45,12 @@ def _chat_app() -> typer.Typer:
     return app
 
 
-@pytest.mark.parametrize("name", ["03_cancel_paid_yes_en", "14_address_change_ask_zh", "33_escalation_anger_en"])
+@pytest.mark.parametrize(
+    "name", ["03_cancel_paid_yes_en", "14_address_change_ask_zh", "33_escalation_anger_en", "40_negative_sentiment_en"]
+)
 def test_conversation_through_shoplm_chat(name: str, shop: Shop, kit: Kit) -> None:
-    # The CLI loads the saved intent model from the shop's models dir, like a user's install.
-    kit.classifier.save(shop.settings.models_dir / "assistant" / "intents")
+    # The CLI loads the saved intent and sentiment models from the shop's models dir, like a user's install.
+    kit.save_models(shop.settings)
     script = SCRIPTS[name]
     lines = "\n".join(step["say"] for step in script["turns"]) + "\n"
     args = ["chat", "--json", "--user", script["user"], "--conversation", name]
@@ -77,7 +78,7 @@ def test_conversation_through_shoplm_chat(name: str, shop: Shop, kit: Kit) -> No
 
 
 def test_plain_output_prints_one_reply_per_line(shop: Shop, kit: Kit, monkeypatch: pytest.MonkeyPatch) -> None:
-    kit.classifier.save(shop.settings.models_dir / "assistant" / "intents")
+    kit.save_models(shop.settings)
     monkeypatch.setenv("SHOPLM_PSEUDONYMIZATION_KEY", "test-key")
     args = ["chat", "--user", "U1", "--data-dir", str(shop.settings.data_dir)]
     result = CliRunner().invoke(_chat_app(), args, input="where is my order O0000102?\nthanks\n")

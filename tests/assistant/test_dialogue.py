@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from dialogue_fixtures are parameters here)
 """Unit tests of the assistant's dialogue side: tools, confirmation, grounding, escalation, persistence, entities."""
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from shoplm.assistant.retrieval import split_markdown
 from shoplm.assistant.tools import OrderTools, order_content_hash
 from shoplm.ingest.pseudonymize import Pseudonymizer
 from shoplm.store.schema import messages, order_lines, orders
-from tests.assistant.dialogue_fixtures import Kit, bot, kit, make_bot, shop  # noqa: F401
+from tests.assistant.dialogue_fixtures import Kit, make_bot
 from tests.assistant.dialogue_shop import Shop
 
 

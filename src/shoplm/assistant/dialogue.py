@@ -3,7 +3,8 @@
 One call per customer message, :meth:`Assistant.reply`. Each turn:
 
 1. the message is cleaned (``\\x00`` removed, cut to ``max_chars``), its language detected
-   (Chinese when CJK characters dominate) and its anger checked;
+   (Chinese when CJK characters dominate), its anger checked (lexicon) and its sentiment read
+   by the sentiment :class:`TextClassifier` (from the same query embedding as the intent);
 2. a pending confirmation is resolved first: a short "yes / 确认 / 是的" applies exactly the
    change that was summarized, "no / 不 / 算了" drops it, anything else drops it too and is
    handled as a new request;
@@ -17,8 +18,10 @@ One call per customer message, :meth:`Assistant.reply`. Each turn:
    history, escalation summary) is saved in ``conversations.state`` and both messages in
    ``messages`` (PII masked, user ids pseudonymized), in one transaction.
 
-Anger, a complaint, a request for a person or two failed turns in a row hand the conversation
-to a human: its status becomes ``escalated`` and the state holds a summary for the colleague.
+Anger, negative sentiment in two customer messages in a row (P(negative) at least
+``negative_threshold`` in each, even without an angry word), a complaint, a request for a person
+or two failed turns in a row hand the conversation to a human: its status becomes ``escalated``
+and the state holds a summary for the colleague (with the reason and the sentiment readings).
 No exception reaches the customer: it is logged and answered with an apology and a human.
 
 Example:
@@ -35,8 +38,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,14 +50,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import select
 
-from shoplm.assistant.emotion import detect_emotion
+from shoplm.assistant.emotion import NEGATIVE, Sentiment, detect_emotion, read_sentiment
 from shoplm.assistant.entities import Entities, EntityExtractor, detect_language, extract_order_ids
 from shoplm.assistant.retrieval import Hit, PolicyIndex
 from shoplm.assistant.tools import INTENT_TOOLS, OrderTools, ToolResult, clean_address, format_money
-from shoplm.assistant.training import default_model_path, train_default_assistant_model
+from shoplm.assistant.training import (
+    default_model_path,
+    default_sentiment_path,
+    train_default_assistant_model,
+    train_default_sentiment_model,
+)
 from shoplm.config import Settings
 from shoplm.ingest.pseudonymize import Pseudonymizer, mask_pii
 from shoplm.lm import Fact, TextEncoder, TextGenerator, load_encoder, load_generator
+from shoplm.lm.encoder import Mode
 from shoplm.store import Store
 from shoplm.store.schema import conversations as conversations_table
 from shoplm.store.schema import messages as messages_table
@@ -250,8 +262,11 @@ class AssistantTurn:
     language: str = "en"
     emotion: str = "neutral"
     seconds: float = 0.0
+    #: the sentiment model's reading of the message (None: no model call, e.g. a "yes" to a confirmation)
+    sentiment: Sentiment | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The turn as JSON-ready data (``sentiment`` as ``{"label", "negative"}`` or None)."""
         out = asdict(self)
         out["facts"] = [asdict(f) for f in self.facts]
         out["actions"] = [asdict(a) for a in self.actions]
@@ -340,12 +355,80 @@ def extract_address(text: str, *, whole: bool = False) -> str:
     return candidate
 
 
+class RecentVectors(TextEncoder):
+    """An encoder that remembers the vectors of the last ``size`` texts it was asked for.
+
+    One turn embeds the customer's message for the intent model, the sentiment model, product
+    linking and policy retrieval. With this in front of the encoder, e5 runs once per message
+    even when the encoder has no on-disk cache, and the later lookups skip SQLite as well.
+    Calls of more than ``max_batch`` texts (catalog encoding) pass straight through.
+
+    Example:
+        >>> from shoplm.lm import MiniLMEncoder
+        >>> enc = RecentVectors(MiniLMEncoder())
+        >>> first = enc.encode(["where is my order"], mode="query")
+        >>> bool((enc.encode(["where is my order"], mode="query") == first).all())
+        True
+    """
+
+    def __init__(self, encoder: TextEncoder, *, size: int = 64, max_batch: int = 8) -> None:
+        self.inner = encoder
+        self.model_id = encoder.model_id
+        self.symmetric = encoder.symmetric
+        self.batch_size = encoder.batch_size
+        self.size = size
+        self.max_batch = max_batch
+        self._recent: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # one Assistant may serve several threads
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        mode: Mode = "passage",
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        texts = list(texts)
+        if len(texts) > self.max_batch:
+            return self.inner.encode(texts, mode=mode, batch_size=batch_size, progress=progress)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        missing: list[str] = []
+        with self._lock:
+            for i, text in enumerate(texts):
+                vector = self._recent.get((mode, text))
+                if vector is None:
+                    if text not in missing:
+                        missing.append(text)
+                else:
+                    self._recent.move_to_end((mode, text))
+                    out[i] = vector
+        if missing:
+            vectors = self.inner.encode(missing, mode=mode, batch_size=batch_size, progress=progress)
+            found = dict(zip(missing, vectors, strict=True))
+            for i, text in enumerate(texts):
+                if text in found:
+                    out[i] = found[text]
+            with self._lock:
+                for text, vector in found.items():
+                    self._recent[(mode, text)] = np.array(vector, dtype=np.float32)  # a copy the caller cannot change
+                while len(self._recent) > self.size:
+                    self._recent.popitem(last=False)
+        return out
+
+
 class Assistant:
     """The customer-service assistant over a store (see the module docstring).
 
     Everything heavy is optional and loaded on first use: the intent ``classifier`` (given,
     loaded from ``model_path`` / ``models_dir/assistant/intents``, or trained from the
-    shipped phrasings and saved there), the ``encoder`` (the settings' cached encoder), the
+    shipped phrasings and saved there), the ``sentiment`` model (the same way: given, loaded
+    from ``sentiment_path`` / ``models_dir/assistant/sentiment``, or trained from the shipped
+    messages and saved), the ``encoder`` (the settings' cached encoder), the
     ``generator`` (from settings), the policy documents (``policies_dir``, default
     ``data_dir/policies`` or the demo's ``data_dir/demo-source/policies``), item embeddings
     (``embeddings/items-*.npz``, or encoded on the fly for small catalogs) and the
@@ -365,6 +448,8 @@ class Assistant:
         *,
         classifier: TextClassifier | None = None,
         model_path: str | Path | None = None,
+        sentiment: TextClassifier | None = None,
+        sentiment_path: str | Path | None = None,
         encoder: TextEncoder | None = None,
         generator: TextGenerator | None = None,
         policies_dir: str | Path | None = None,
@@ -374,21 +459,30 @@ class Assistant:
         product_threshold: float = 0.86,
         max_chars: int = MAX_CHARS,
         max_failures: int = 2,
+        negative_threshold: float = 0.8,
         channel: str = "assistant",
     ) -> None:
+        """See the class docstring; ``negative_threshold``: the P(negative) that counts as a
+        negative message for the sustained-negativity escalation (two in a row)."""
         self.store = store
         self.settings = settings
         self.tools = OrderTools(store)
         self.pseudonymizer = Pseudonymizer(settings.hmac_key)
         self.encoder = encoder if encoder is not None else load_encoder(settings)
+        # The classifiers and the turn's query embedding share this: one e5 run per message.
+        self._vectors = RecentVectors(self.encoder)
         self.generator = generator if generator is not None else load_generator(settings)
         self.intent_threshold = intent_threshold
         self.product_threshold = product_threshold
         self.max_chars = max_chars
         self.max_failures = max_failures
+        self.negative_threshold = negative_threshold
         self.channel = channel
         self._classifier = classifier
         self._model_path = Path(model_path) if model_path else None
+        self._sentiment = sentiment
+        self._sentiment_path = Path(sentiment_path) if sentiment_path else None
+        self._sentiment_off = False
         self._policies_dir = Path(policies_dir) if policies_dir else None
         self._policy_index = policy_index
         self._recommender = recommender
@@ -409,8 +503,34 @@ class Assistant:
                 log.info("no intent model at %s: training one from the shipped phrasings", path)
                 self._classifier = train_default_assistant_model(self.settings)
                 self._classifier.save(path)
-        self._classifier.use(encoder=self.encoder)
+        self._classifier.use(encoder=self._vectors)
         return self._classifier
+
+    @property
+    def sentiment(self) -> TextClassifier | None:
+        """The sentiment model (None when it has no ``"negative"`` class: the lexicon works alone)."""
+        if self._sentiment is None and not self._sentiment_off:
+            from shoplm.assistant.classifier import TextClassifier
+
+            path = self._sentiment_path or default_sentiment_path(self.settings)
+            if (path / "meta.json").is_file():
+                self._sentiment = TextClassifier.load(path)
+            else:
+                log.info("no sentiment model at %s: training one from the shipped messages", path)
+                self._sentiment = train_default_sentiment_model(self.settings)
+                self._sentiment.save(path)
+        if self._sentiment is not None and NEGATIVE not in self._sentiment.labels:
+            # Not a model `shoplm train assistant` made (it always has the class): say so once.
+            log.error(
+                "the sentiment model has no %r class (labels %s): escalation uses the anger lexicon only; "
+                "retrain it with `shoplm train assistant --sentiment FILE --negative-label LABEL`",
+                NEGATIVE,
+                self._sentiment.labels,
+            )
+            self._sentiment, self._sentiment_off = None, True
+        if self._sentiment is not None:
+            self._sentiment.use(encoder=self._vectors)
+        return self._sentiment
 
     @property
     def policy_index(self) -> PolicyIndex:
@@ -529,31 +649,38 @@ class Assistant:
         if not text.strip():
             return AssistantTurn(self._act("empty", language, {}), "empty", 1.0, language=language)
 
-        emotion = detect_emotion(text)
         # A pending change is confirmed or dropped before anything else.
         pending = state.pop("pending", None)
         answer = yes_or_no(text)
         if pending and answer:
+            # A short yes/no carries no sentiment worth a model call (this path runs no encoder at
+            # all); it also ends a run of negative messages.
+            emotion = detect_emotion(text)
+            self._note_sentiment(state, None)
             turn = self._resolve_pending(pending, answer, user_key, language)
             state["failures"] = 0
             self._remember(state, turn)
-            turn.emotion = emotion.label
+            self._mark(turn, emotion)
             return turn
 
         # The encoder reads 512 tokens at most; longer input only costs time (tokenizing 10k chars).
         model_text = text[:MODEL_CHARS]
-        query_vector = self.encoder.encode([model_text], mode="query")[0]
+        query_vector = self._vectors.encode([model_text], mode="query")[0]
+        sentiment = self._read_sentiment(model_text)  # the vector above is reused: no second e5 run
+        emotion = detect_emotion(text, sentiment=sentiment)
+        previous = self._note_sentiment(state, sentiment)
         entities = self.extractor.extract(text, products=False)
         intent, confidence = self._intent(model_text, entities, state, query_vector)
-        if emotion.angry:
-            turn = self._escalation_turn(conversation_id, state, language, "anger", intent=intent)
+        reason = "anger" if emotion.angry else "negative_sentiment" if self._sustained(previous, sentiment) else ""
+        if reason:
+            turn = self._escalation_turn(conversation_id, state, language, reason, intent=intent)
             turn.confidence = confidence
-            turn.emotion = emotion.label
+            self._mark(turn, emotion)
             return turn
         turn = self._dispatch(
             conversation_id, intent, confidence, text, entities, query_vector, state, user_key, language
         )
-        turn.emotion = emotion.label
+        self._mark(turn, emotion)
         if turn.escalated:
             return turn
         failed = intent == FALLBACK or any(a.outcome == "no_answer" for a in turn.actions)
@@ -563,9 +690,38 @@ class Assistant:
             escalation = self._escalation_turn(conversation_id, state, language, "repeated_failure", intent=intent)
             escalation.text = turn.text + ("" if language == "zh" else " ") + escalation.text
             escalation.confidence = confidence
-            escalation.emotion = emotion.label
+            self._mark(escalation, emotion)
             return escalation
         return turn
+
+    def _read_sentiment(self, text: str) -> Sentiment | None:
+        try:
+            model = self.sentiment
+            return read_sentiment(model, text) if model is not None else None
+        except Exception:
+            # An auxiliary signal: without it the lexicon still catches anger, and the turn goes on.
+            log.exception("sentiment model failed; the anger lexicon decides alone this turn")
+            return None
+
+    @staticmethod
+    def _note_sentiment(state: dict[str, Any], sentiment: Sentiment | None) -> dict[str, Any] | None:
+        """Append this message's reading to the state (last 3 kept); returns the previous message's."""
+        readings = list(state.get("sentiments") or [])
+        previous = readings[-1] if readings else None
+        record = None if sentiment is None else {"label": sentiment.label, "negative": round(sentiment.negative, 4)}
+        state["sentiments"] = [*readings, record][-3:]
+        return previous
+
+    def _sustained(self, previous: dict[str, Any] | None, current: Sentiment | None) -> bool:
+        """Negative in this message and in the previous one: one unhappy line is not a reason yet."""
+        if current is None or previous is None or current.negative < self.negative_threshold:
+            return False
+        return float(previous.get("negative") or 0.0) >= self.negative_threshold
+
+    @staticmethod
+    def _mark(turn: AssistantTurn, emotion: Any) -> None:
+        turn.emotion = emotion.label
+        turn.sentiment = emotion.sentiment
 
     def _intent(
         self, text: str, entities: Entities, state: dict[str, Any], query_vector: np.ndarray
@@ -886,7 +1042,7 @@ class Assistant:
         extractor = self.extractor
         if extractor.item_vectors is None or not len(extractor.item_ids):
             return []
-        vector = self.encoder.encode([text], mode="query")[0]
+        vector = self._vectors.encode([text], mode="query")[0]
         scores = extractor.item_vectors @ vector
         out = []
         for index in np.argsort(-scores):
@@ -931,6 +1087,8 @@ class Assistant:
                 "last_customer_messages": list(state.get("customer_messages", []))[-3:],
                 "language": language,
                 "failures": int(state.get("failures", 0)),
+                # the sentiment readings of the last customer messages (None: no model call)
+                "sentiments": list(state.get("sentiments") or []),
             }
             state.pop("pending", None)
             state.pop("awaiting", None)
