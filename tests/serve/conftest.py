@@ -1,8 +1,9 @@
 """Fixtures of the HTTP service tests: one small trained shop built once, copied per test that writes.
 
 The base shop (60 items, 60 users, ~2,000 events, every recommender trained with a short
-sequential budget) is built once per session; tests that write get their own copy of its
-data directory, so they can also run the real server on it in a subprocess.
+sequential budget, the demo's orders and policies, and the assistant's models) is
+built once per session; tests that write get their own copy of its data directory, so they
+can also run the real server on it in a subprocess.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Shop:
     users: list[str]
     items: list[str]
     categories: dict[str, str] = field(default_factory=dict)
+    #: the orders of ``users`` (the shop's ids): user -> [(order id, status)], oldest first
+    orders: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     def settings(self, data_dir: Path | None = None, **overrides: object) -> Settings:
         return shop_settings(data_dir or self.data_dir, **overrides)
@@ -61,6 +64,8 @@ def shop_settings(data_dir: Path, **overrides: object) -> Settings:
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     from shoplm import jobs
+    from shoplm.assistant.dialogue import Assistant
+    from shoplm.assistant.training import train_assistant
     from shoplm.demo.generator import DemoSizes, generate_demo_store
     from shoplm.ingest.pipeline import ingest
     from shoplm.serve.auth import KeyStore
@@ -75,6 +80,15 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
             ingest(kind, manifest.files[kind], store=store, settings=settings)
         jobs.encode_catalog(store, settings, progress=False)
         jobs.train_recommenders(store, settings)
+        # The assistant's ground: orders (ingested after training, so the recommenders are
+        # trained on events alone as before) and the shop's policies where the assistant looks.
+        ingest("orders", manifest.files["orders"], store=store, settings=settings)
+        shutil.copytree(manifest.policies_dir, settings.data_dir / "policies")
+        # The assistant's models (intents, sentiment), trained once per session: a service loads
+        # them instead of training on its first message (tens of seconds on 2 busy cores).
+        train_assistant(settings)
+        bot = Assistant(store, settings)
+        _ = bot.policy_index  # encodes the policy passages into the data directory's embedding cache
         keys = KeyStore(store)
         secrets = {scope: keys.create(scope, name=f"test {scope}").secret for scope in ("read", "write", "admin")}
         catalog = store.catalog(["item_id", "category"])
@@ -82,12 +96,17 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
         store.close()
     events = _read(manifest.files["events"])
     users = events["user_id"].astype(str).value_counts().index[:10].tolist()
+    order_rows = _read(manifest.files["orders"]).drop_duplicates("order_id").sort_values("created_at")
+    orders: dict[str, list[tuple[str, str]]] = {}
+    for row in order_rows[order_rows["user_id"].astype(str).isin(users)].itertuples(index=False):
+        orders.setdefault(str(row.user_id), []).append((str(row.order_id), str(row.status)))
     return Shop(
         data_dir=root / "data",
         keys=secrets,
         users=users,
         items=catalog["item_id"].tolist(),
         categories=dict(zip(catalog["item_id"], catalog["category"], strict=True)),
+        orders=orders,
     )
 
 

@@ -22,17 +22,26 @@ from fastapi.middleware.cors import CORSMiddleware
 from shoplm import __version__
 from shoplm.config import Settings
 from shoplm.serve.auth import KeyStore, RateLimiter, SessionStore
+from shoplm.serve.chat import LiveAssistant
 from shoplm.serve.deps import ServiceState
 from shoplm.serve.errors import BodyTooLarge, error_body, install_error_handlers
 from shoplm.serve.live import LiveModels
 from shoplm.serve.metrics import Metrics, MetricsMiddleware
-from shoplm.serve.routers import catalog, dashboard, events, health, recommendations, users
+from shoplm.serve.routers import assistant, catalog, dashboard, events, health, recommendations, users
 from shoplm.store import Store
 
 log = logging.getLogger("shoplm.serve")
 
 #: The routers of every capability, mounted in this order; a new domain adds its module here.
-ROUTERS = (events.router, catalog.router, recommendations.router, users.router, health.router, dashboard.router)
+ROUTERS = (
+    events.router,
+    catalog.router,
+    recommendations.router,
+    users.router,
+    assistant.router,
+    health.router,
+    dashboard.router,
+)
 
 
 class BodySizeLimitMiddleware:
@@ -90,15 +99,17 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     opened = store if store is not None else Store.open(settings.database_url)
     metrics = Metrics()
     server = settings.server
+    live = LiveModels(opened, settings)
     state = ServiceState(
         settings=settings,
         store=opened,
         keys=KeyStore(opened),
         limiter=RateLimiter(server.rate_limit_per_second, server.rate_limit_burst),
         metrics=metrics,
-        live=LiveModels(opened, settings),
+        live=live,
         sessions=SessionStore(server.session_hours),
         owns_store=owns_store,
+        assistant=LiveAssistant(opened, settings, live),  # loads nothing until the first message
     )
     metrics.gauge(lambda: _model_gauges(state))
 
@@ -122,8 +133,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         title="shoplm",
         version=__version__,
         description=(
-            "Recommendations, profiles and events of one shop. Every route but the health checks needs an "
-            "API key (`X-API-Key` or `Authorization: Bearer`); scopes are read < write < admin."
+            "Recommendations, profiles, events and the customer-service assistant of one shop. Every "
+            "route but the health checks needs an API key (`X-API-Key` or `Authorization: Bearer`); "
+            "scopes are read < write < admin."
         ),
         lifespan=lifespan,
     )

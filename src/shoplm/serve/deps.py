@@ -19,6 +19,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from shoplm.config import Settings
 from shoplm.recommend.live import ShopRecommender
 from shoplm.serve.auth import ApiKey, KeyStore, RateLimiter, SessionStore, scope_allows
+from shoplm.serve.chat import LiveAssistant
 from shoplm.serve.errors import ApiError
 from shoplm.serve.live import LiveModels
 from shoplm.serve.metrics import Metrics
@@ -39,6 +40,8 @@ class ServiceState:
     # One writer at a time: SQLite has one anyway, and waiting on a lock is cheaper than its busy loop.
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     owns_store: bool = False
+    #: The customer-service assistant, built on its first message (see :mod:`shoplm.serve.chat`).
+    assistant: LiveAssistant | None = None
 
 
 def get_state(request: Request) -> ServiceState:

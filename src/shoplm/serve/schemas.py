@@ -155,6 +155,116 @@ class Profile(BaseModel):
     vector: list[float]
 
 
+#: Longest customer message taken (the assistant itself reads at most its ``max_chars``, 10,000 by default).
+MAX_MESSAGE_CHARS = 10_000
+#: Conversation ids are short and URL-safe: they are path parameters, and message ids embed them.
+CONVERSATION_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+MAX_CONVERSATION_ID = 96
+
+
+def _valid_utf8(value: str) -> str:
+    # JSON may carry lone surrogates ("\ud800"); they cannot be stored or hashed as UTF-8.
+    return value.encode("utf-8", errors="replace").decode("utf-8")
+
+
+class AssistantMessage(BaseModel):
+    """One customer message to the assistant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CONVERSATION_ID,
+        pattern=CONVERSATION_ID,
+        description="continue this conversation; omit to start a new one (its id is in the answer)",
+    )
+    user_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="the shop's user id; omit for a guest, who can ask questions but has no orders",
+    )
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="the customer's message")
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_utf8(cls, value: str | None) -> str | None:
+        return None if value is None else _valid_utf8(value)
+
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, value: str) -> str:
+        value = _valid_utf8(value)
+        if not value.replace("\x00", "").strip():
+            raise ValueError("the message is blank")
+        return value
+
+
+class AssistantFact(BaseModel):
+    key: str
+    value: str
+    source: str = Field(description="where the fact came from: orders:<id>, items:<id>, a policy passage, ...")
+
+
+class AssistantAction(BaseModel):
+    tool: str = Field(description="track, cancel, refund, change_address, policy, product, recommend, human, ...")
+    outcome: str = Field(
+        description="proposed, done, declined, not_allowed, unknown_order, needs_input, looked_up, escalated, ..."
+    )
+    order_id: str | None = None
+
+
+class AssistantSentiment(BaseModel):
+    label: str
+    negative: float = Field(description="the calibrated probability that the message is negative")
+
+
+class AssistantReply(BaseModel):
+    """The assistant's answer to one message; a change to an order is only ``proposed`` until confirmed."""
+
+    conversation_id: str
+    status: str = Field(description="open, or escalated once a colleague has to take over")
+    text: str = Field(description="the reply to show the customer")
+    intent: str
+    confidence: float
+    language: str = Field(description="en or zh: the reply's language")
+    emotion: str = Field(description="neutral, frustrated or angry")
+    escalated: bool
+    actions: list[AssistantAction]
+    facts: list[AssistantFact] = Field(description="what the reply is grounded on")
+    citations: list[str] = Field(description="the policy passages quoted")
+    sentiment: AssistantSentiment | None = Field(
+        default=None, description="the sentiment model's reading of the message; null when not read"
+    )
+    seconds: float
+
+
+class StoredMessage(BaseModel):
+    role: str = Field(description="customer or assistant")
+    text: str = Field(description="as stored: emails and phone numbers masked")
+    intent: str
+    ts_ms: int
+
+
+class PendingChange(BaseModel):
+    tool: str
+    order_id: str | None
+
+
+class Conversation(BaseModel):
+    """A stored conversation, its messages oldest first."""
+
+    conversation_id: str
+    user_id: str | None = Field(description="the pseudonymous id of its customer; null for a guest")
+    channel: str
+    status: str
+    started_ms: int
+    escalation: dict[str, Any] | None = Field(description="the summary for the colleague, once escalated")
+    pending: PendingChange | None = Field(description="a change awaiting the customer's confirmation")
+    messages: list[StoredMessage]
+
+
 class Health(BaseModel):
     status: str
 
