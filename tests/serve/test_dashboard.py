@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from shoplm.ingest.pseudonymize import Pseudonymizer
 from shoplm.serve import create_app
 from tests.conftest import require_in_ci
 from tests.serve.conftest import ROOT, ServerProcess, Shop
@@ -77,6 +78,41 @@ def test_posting_from_the_page_needs_write_scope_and_json(client: TestClient, sh
     assert client.get("/dashboard/fragments/feed").status_code == 401
 
 
+def test_chatting_from_the_page_needs_write_scope_and_shows_the_conversation(client: TestClient, shop: Shop) -> None:
+    user = shop.users[0]
+    order_id = shop.orders[user][-1][0]
+    pseudo = Pseudonymizer(shop.settings().hmac_key).user(user)  # the page knows users by this id only
+    message = {"user_id": pseudo, "text": f"where is my order {order_id}?"}
+    login(client, shop.keys["read"])
+    assert "needs a write key" in client.get("/dashboard").text
+    assert client.post("/dashboard/chat", json=message).status_code == 403
+    login(client, shop.keys["write"])
+    assert 'id="chat-form"' in client.get("/dashboard").text
+    form = client.post(
+        "/dashboard/chat", content="text=hi", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert form.status_code in (415, 422)
+    first = client.post("/dashboard/chat", json=message)
+    assert first.status_code == 200, first.text
+    assert "track_order" in first.text and "track: looked_up" in first.text  # found among this user's orders
+    assert order_id in first.text and 'class="assistant"' in first.text
+    conversation = first.text.split('data-conversation="', 1)[1].split('"', 1)[0]
+    assert conversation.startswith("dash-")
+    second = client.post("/dashboard/chat", json={**message, "conversation_id": conversation, "text": "thanks!"})
+    assert second.text.count('class="customer"') == 2 and second.text.count('class="assistant"') == 2
+    # The same conversation through the API: stored for that user, not for a user named by the pseudonym.
+    stored = client.get(
+        f"/v1/assistant/conversations/{conversation}",
+        params={"user_id": user},
+        headers={"X-API-Key": shop.keys["read"]},
+    )
+    assert stored.status_code == 200 and len(stored.json()["messages"]) == 4
+    other = client.post(
+        "/dashboard/chat", json={**message, "user_id": "u_someoneelse", "conversation_id": conversation}
+    )
+    assert other.status_code == 403
+
+
 @pytest.mark.slow
 def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory: type[ServerProcess]) -> None:
     if not CHROMIUM.exists():
@@ -106,7 +142,8 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
 
             page.fill("#user-q", user)
             page.click("#user-search button")
-            page.click("#users li.user >> nth=0")
+            # The user found by the shop's id (waiting for it: the list shows other users until then).
+            page.click(f'#users li.user[data-user="{Pseudonymizer(shop.settings().hmac_key).user(user)}"]')
             page.wait_for_selector("#user-panel #scene-home tr[data-item]")
             assert page.locator("#profile-tags span").count() > 0
             home_before = page.locator("#scene-home tr[data-item]").evaluate_all(
@@ -132,6 +169,16 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             assert home_after != home_before, "the recommendations did not change after the events"
             recent = page.locator("#recent").inner_text()
             assert target[-1] in recent
+
+            # Chat as this user about one of their orders: the reply is grounded on it.
+            order_id = shop.orders[user][-1][0]
+            page.fill("#chat-text", f"Where is my order {order_id}?")
+            page.click("#chat-send")
+            page.wait_for_selector("#chat-log li.assistant", timeout=60_000)  # the first turn loads the models
+            assert page.locator("#chat-intent").inner_text() == "track_order"
+            reply = page.locator("#chat-log li.assistant .bubble").last.inner_text()
+            assert order_id in reply and "could not find" not in reply, reply  # this user's own order
+            assert page.locator("#chat-log li.customer").count() == 1
 
             page.wait_for_function("(document.querySelector('#feed-list') || {}).innerText?.includes('view')")
             page.fill("#catalog-q", "gift")

@@ -2,20 +2,23 @@
 
 Log in with an API key (the cookie holds a random server-side session token, HttpOnly and
 SameSite=Strict, never the key), pick a user, see the profile and recommendations per
-scene with reasons, watch the live event feed, search the catalog, and post an event as the
-user to see the recommendations change. Fragments are rendered on the server and swapped
-in by ``fetch``; nothing is loaded from outside the service.
+scene with reasons, watch the live event feed, search the catalog, post an event as the
+user to see the recommendations change, and chat with the customer-service assistant as
+that user. Fragments are rendered on the server and swapped in by ``fetch``; nothing is
+loaded from outside the service.
 
 Users are picked by their pseudonymous id (the only id the store keeps) or found by the
 shop's own id, which is pseudonymized here. So an event posted from the page is written
 for that pseudonymous id directly (the ingest pipeline would pseudonymize it a second time),
-after the same checks: a known item and a browsing or buying event type.
+after the same checks: a known item and a browsing or buying event type. The chat likewise
+hands the assistant the pseudonymous id as it is.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -28,11 +31,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from shoplm.errors import InputError
+from shoplm.ingest.pseudonymize import mask_pii
 from shoplm.recommend.live import ShopRecommender
 from shoplm.serve.auth import ApiKey, scope_allows
+from shoplm.serve.chat import read_conversation
 from shoplm.serve.deps import ServiceState, check_rate, get_state
 from shoplm.serve.errors import ApiError
+from shoplm.serve.routers.assistant import assistant_turn
 from shoplm.serve.routers.users import user_profile
+from shoplm.serve.schemas import CONVERSATION_ID, MAX_CONVERSATION_ID, MAX_MESSAGE_CHARS
 from shoplm.store.schema import events as events_table
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -81,6 +88,7 @@ def page(request: Request, user: Annotated[str | None, Query(max_length=64)] = N
         "feed": recent_events(state, shop),
         "selected": None,
         "event_types": PAGE_EVENT_TYPES,
+        "chat_max_chars": MAX_MESSAGE_CHARS,
     }
     if user and shop is not None:
         context["selected"] = user_panel(shop, user)
@@ -201,6 +209,43 @@ def post_page_event(request: Request, event: PageEvent, key: DashboardKey) -> JS
         state.store.upsert("events", pd.DataFrame([row]))
     state.metrics.inc("shoplm_events_accepted_total", 1)
     return JSONResponse({"event_id": event_id, "stored": True})
+
+
+class PageChat(BaseModel):
+    user_id: str = Field(min_length=1, max_length=64, description="pseudonymous id")
+    conversation_id: str | None = Field(
+        default=None, min_length=1, max_length=MAX_CONVERSATION_ID, pattern=CONVERSATION_ID
+    )
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+
+
+@router.post("/chat", response_class=HTMLResponse)
+async def post_chat(request: Request, message: PageChat, key: DashboardKey) -> Response:
+    """One customer message as the selected user (write scope: the assistant can change orders).
+
+    Answers the conversation so far as a fragment, the new turn's intent, actions and
+    escalation beneath it; the fragment carries the conversation id for the next message.
+    """
+    if not scope_allows(key.scope, "write"):
+        raise ApiError(403, f"this API key has scope {key.scope!r}; chatting as a customer needs 'write'")
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        raise ApiError(415, "send JSON")  # the same CSRF guard as posting events
+    if not message.text.strip():
+        raise ApiError(422, "text: the message is blank")
+    state = get_state(request)
+    conversation_id = message.conversation_id or f"dash-{uuid.uuid4().hex}"
+    turn = await assistant_turn(state, conversation_id, message.user_id, message.text, pseudonymous=True)
+    conversation = read_conversation(state.store, conversation_id) or {
+        # Storing the turn failed (the assistant logged why): show the answer anyway.
+        "conversation_id": conversation_id,
+        "status": turn["status"],
+        "escalation": None,
+        "messages": [
+            {"role": "customer", "text": mask_pii(message.text), "intent": turn["intent"]},
+            {"role": "assistant", "text": turn["text"], "intent": turn["intent"]},
+        ],
+    }
+    return templates.TemplateResponse(request, "_chat.html", {"c": conversation, "turn": turn})
 
 
 # -- what the page shows ----------------------------------------------------------------
