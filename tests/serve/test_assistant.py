@@ -57,6 +57,8 @@ def test_tracking_an_order_is_answered_from_the_users_own_order(client: TestClie
     assert {f["source"] for f in turn["facts"]} == {f"orders:{order_id}", f"order_lines:{order_id}"}
     assert str(turn["conversation_id"]).startswith("conv-") and turn["status"] == "open"
     assert 0.0 <= float(turn["confidence"]) <= 1.0 and float(turn["seconds"]) > 0
+    sentiment = turn["sentiment"]
+    assert sentiment["label"] != "negative" and 0.0 <= sentiment["negative"] < 0.5  # a calm question
 
 
 def test_a_refund_is_only_made_after_the_customer_confirms(client: TestClient, shop: Shop) -> None:

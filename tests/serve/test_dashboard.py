@@ -84,7 +84,7 @@ def test_chatting_from_the_page_needs_write_scope_and_shows_the_conversation(cli
     pseudo = Pseudonymizer(shop.settings().hmac_key).user(user)  # the page knows users by this id only
     message = {"user_id": pseudo, "text": f"where is my order {order_id}?"}
     login(client, shop.keys["read"])
-    assert "needs a write key" in client.get("/dashboard").text
+    assert "chatting as a customer needs a write key" in client.get("/dashboard").text
     assert client.post("/dashboard/chat", json=message).status_code == 403
     login(client, shop.keys["write"])
     assert 'id="chat-form"' in client.get("/dashboard").text
