@@ -117,6 +117,10 @@ def test_a_new_model_version_is_picked_up_while_requests_keep_succeeding(
     for worker in workers:
         worker.start()
     try:
+        # Let the old version answer first: a quick training run could otherwise publish before any request.
+        warm_until = time.monotonic() + 30
+        while len(answered) < 5 and not failures and time.monotonic() < warm_until:
+            time.sleep(0.05)
         settings = shop.settings(shop_copy, recommend={"sequential": False, "ranker": False})
         store = Store.open(settings.database_url)
         try:
