@@ -41,6 +41,9 @@ def register_chat(app: typer.Typer) -> None:
             Path | None, typer.Option("--policies", help="Folder of FAQ/policy markdown files.")
         ] = None,
         model: Annotated[Path | None, typer.Option("--model", help="A saved intent model directory.")] = None,
+        sentiment_model: Annotated[
+            Path | None, typer.Option("--sentiment-model", help="A saved sentiment model directory.")
+        ] = None,
         data_dir: Annotated[
             Path | None, typer.Option("--data-dir", help="Where data, models and caches live (SHOPLM_DATA_DIR).")
         ] = None,
@@ -59,7 +62,7 @@ def register_chat(app: typer.Typer) -> None:
             raise typer.Exit(1) from None
         try:
             store = Store.open(settings.database_url)
-            bot = Assistant(store, settings, model_path=model, policies_dir=policies)
+            bot = Assistant(store, settings, model_path=model, sentiment_path=sentiment_model, policies_dir=policies)
         except ShoplmError as exc:
             errors.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(1) from None
@@ -94,6 +97,8 @@ def _interactive(bot: object, conversation_id: str, user: str) -> None:
         turn = bot.reply(conversation_id, user or None, text)  # type: ignore[attr-defined]
         console.print(f"[bold green]assistant[/] {escape(turn.text)}")
         details = f"intent {turn.intent} ({turn.confidence:.2f}) · {turn.language} · {turn.seconds * 1000:.0f} ms"
+        if turn.sentiment is not None:
+            details += f" · {turn.sentiment.label} (P(negative) {turn.sentiment.negative:.2f}), {turn.emotion}"
         if turn.actions:
             details += " · " + ", ".join(f"{a.tool}:{a.outcome}" for a in turn.actions)
         if turn.citations:
