@@ -131,6 +131,12 @@ def test_train_assistant_then_chat_from_stdin(tmp_path: Path) -> None:
     assert "assistant sentiment model (1, negative) from 4 examples of" in " ".join(result.output.split())
     assert invoke("train", "recommenders", "--sentiment", str(mine), "--data-dir", data).exit_code == 2
     assert invoke("train", "everything", "--data-dir", data).exit_code == 2
+    bad_mode = invoke("train", "assistant", "--mode", "svm", "--data-dir", data)
+    assert bad_mode.exit_code == 2 and "query or lora" in bad_mode.output
+    wrong_encoder = runner.invoke(
+        app, ["train", "assistant", "--mode", "lora", "--data-dir", data], env={"SHOPLM_ENCODER__NAME": "minilm"}
+    )
+    assert wrong_encoder.exit_code == 2 and "multilingual-e5-small" in wrong_encoder.output
     chat = runner.invoke(app, ["chat", "--user", "U1", "--data-dir", data], input="where is my order?\n")
     assert chat.exit_code == 0, chat.output
     assert chat.output.strip()

@@ -249,6 +249,14 @@ def train(
     negative_label: Annotated[
         str, typer.Option("--negative-label", help="the label in --sentiment that means negative (e.g. 0, neg)")
     ] = "negative",
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="assistant models: query (a head on frozen e5 embeddings, seconds) or lora "
+            "(fine-tune e5 with LoRA adapters, minutes)",
+        ),
+    ] = "query",
     data_dir: DataDirOption = None,
 ) -> None:
     """Train the recommenders (a new model version) and/or the assistant's intent and sentiment models."""
@@ -277,6 +285,7 @@ def train(
                 text_col=text_col,
                 label_col=label_col,
                 negative_label=negative_label,
+                mode=mode,
             )
         console.print(f"[green]✓[/] assistant intent model from {result.examples:,} examples -> {result.path}")
         shipped = result.sentiment_source == "shipped"

