@@ -578,14 +578,20 @@ class Assistant:
         return self._extractor
 
     # -- the main call --------------------------------------------------------------------
-    def reply(self, conversation_id: str, user_id: str | None, text: str | None) -> AssistantTurn:
+    def reply(
+        self, conversation_id: str, user_id: str | None, text: str | None, *, pseudonymous: bool = False
+    ) -> AssistantTurn:
         """Answer one customer message of a conversation (created on its first message).
 
-        ``user_id`` is the shop's own user id (pseudonymized here); ``None`` is a guest, who
-        can ask questions but has no orders.
+        ``user_id`` is the shop's own user id (pseudonymized here), or with ``pseudonymous`` the
+        pseudonymous id the store already keeps (the dashboard knows users only by that);
+        ``None`` is a guest, who can ask questions but has no orders.
         """
         started = time.perf_counter()
-        user_key = self.pseudonymizer.user(user_id) if user_id and str(user_id).strip() else ""
+        if not user_id or not str(user_id).strip():
+            user_key = ""
+        else:
+            user_key = str(user_id).strip() if pseudonymous else self.pseudonymizer.user(user_id)
         raw = "" if text is None else str(text)
         truncated = len(raw) > self.max_chars
         message = raw.replace("\x00", " ")[: self.max_chars]

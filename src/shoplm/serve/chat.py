@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import threading
@@ -42,21 +41,9 @@ log = logging.getLogger("shoplm.serve")
 #: down and take worker threads from the cheap routes.
 MAX_CONCURRENT_TURNS = 2
 
-# Set for the duration of one dashboard turn (in its worker thread): the user id is already pseudonymous.
-_PSEUDONYMOUS: contextvars.ContextVar[bool] = contextvars.ContextVar("shoplm_pseudonymous_user", default=False)
-
 
 #: The assistant's parts loaded on first use (those its version has).
 _LAZY_PARTS = ("classifier", "sentiment", "policy_index", "extractor", "catalog")
-
-
-class _Pseudonymizer(Pseudonymizer):
-    """Pseudonymizes the shop's user ids, except during a turn whose id is pseudonymous already."""
-
-    def user(self, raw_id: str) -> str:
-        if _PSEUDONYMOUS.get():
-            return str(raw_id).strip()  # hashing it again would name another (non-existent) user
-        return super().user(raw_id)
 
 
 class LiveRecommender:
@@ -111,7 +98,6 @@ class LiveAssistant:
 
         log.info("loading the customer-service assistant")
         bot = Assistant(self.store, self.settings, recommender=LiveRecommender(self.live))
-        bot.pseudonymizer = _Pseudonymizer(self.settings.hmac_key)
         # Load every lazily loaded part now, under the build lock: concurrent first turns
         # would otherwise each load (or train, when none is saved) their own copy.
         for part in _LAZY_PARTS:
@@ -129,11 +115,7 @@ class LiveAssistant:
         bot = self.get()
         stripe = self._stripes[zlib.crc32(conversation_id.encode("utf-8")) % len(self._stripes)]
         with stripe:
-            token = _PSEUDONYMOUS.set(pseudonymous)
-            try:
-                return bot.reply(conversation_id, user_id, text)
-            finally:
-                _PSEUDONYMOUS.reset(token)
+            return bot.reply(conversation_id, user_id, text, pseudonymous=pseudonymous)
 
     def user_key(self, user_id: str | None, *, pseudonymous: bool = False) -> str:
         """The pseudonymous id a conversation of ``user_id`` is stored under (empty for a guest)."""
