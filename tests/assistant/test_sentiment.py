@@ -11,7 +11,6 @@ import csv
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -31,10 +30,9 @@ from shoplm.assistant.training import (
 )
 from shoplm.errors import InputError
 from shoplm.estimator import Estimator
-from shoplm.lm import TextEncoder
-from shoplm.lm.encoder import Mode
 from tests.assistant.dialogue_fixtures import Kit, make_bot
 from tests.assistant.dialogue_shop import Shop
+from tests.lm.fakes import CountingEncoder
 
 # Written for this test, not taken from (nor copied into) sentiment.csv.
 HELD_OUT = [
@@ -161,26 +159,6 @@ def test_missing_sentiment_model_is_trained_and_saved(shop: Shop, kit: Kit) -> N
     turn = bot.reply("c1", "U1", UNHAPPY)
     assert (path / "meta.json").is_file()
     assert turn.sentiment is not None and turn.sentiment.label == NEGATIVE
-
-
-class CountingEncoder(TextEncoder):
-    """Passes everything to ``inner`` and records each (mode, text) it is asked for."""
-
-    def __init__(self, inner: TextEncoder) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.symmetric = inner.symmetric
-        self.asked: list[tuple[str, str]] = []
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def encode(
-        self, texts: Sequence[str], *, mode: Mode = "passage", batch_size: int | None = None, progress: bool = False
-    ) -> np.ndarray:
-        self.asked += [(mode, t) for t in texts]
-        return self.inner.encode(texts, mode=mode, batch_size=batch_size, progress=progress)
 
 
 def test_a_turn_embeds_the_message_once_and_reports_its_sentiment(shop: Shop, kit: Kit) -> None:

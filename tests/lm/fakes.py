@@ -12,7 +12,7 @@ from shoplm.lm.encoder import Mode, check_texts
 
 
 class CountingEncoder(TextEncoder):
-    """Wraps an encoder and records every call and every text it is asked to encode."""
+    """Wraps an encoder and records every call, every text and every (mode, text) it is asked to encode."""
 
     def __init__(self, inner: TextEncoder) -> None:
         self.inner = inner
@@ -20,6 +20,7 @@ class CountingEncoder(TextEncoder):
         self.symmetric = inner.symmetric
         self.calls = 0
         self.texts: list[str] = []
+        self.asked: list[tuple[str, str]] = []
 
     @property
     def dim(self) -> int:
@@ -30,6 +31,7 @@ class CountingEncoder(TextEncoder):
     ) -> np.ndarray:
         self.calls += 1
         self.texts.extend(texts)
+        self.asked += [(mode, t) for t in texts]
         return self.inner.encode(texts, mode=mode, batch_size=batch_size, progress=progress)
 
 
