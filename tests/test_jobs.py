@@ -11,8 +11,9 @@ import pandas as pd
 from rich.console import Console
 from typer.testing import CliRunner
 
-from shoplm import jobs
-from shoplm.cli import app, progress_bar
+from shoplm.app import jobs
+from shoplm.cli import app
+from shoplm.cli.common import progress_bar
 from shoplm.config import Settings
 from shoplm.ingest.pipeline import ingest
 from shoplm.store import Store

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from shoplm.app.registry import ModelRegistry
 from shoplm.errors import ModelFileError
-from shoplm.registry import ModelRegistry
 
 
 def test_versions_publish_atomically_and_old_ones_are_pruned(tmp_path: Path) -> None:

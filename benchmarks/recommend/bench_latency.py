@@ -30,7 +30,7 @@ LOAD_CHILD = """
 import sys, time
 started = time.perf_counter()
 from shoplm.config import Settings
-from shoplm.recommend.live import ShopRecommender
+from shoplm.app.recommender import ShopRecommender
 from shoplm.store import Store
 settings = Settings(data_dir=sys.argv[1], pseudonymization_key="bench")
 shop = ShopRecommender.load(Store.open(settings.database_url), settings)
@@ -76,10 +76,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    from shoplm import jobs
+    from shoplm.app import jobs
+    from shoplm.app.recommender import ShopRecommender
     from shoplm.config import Settings
     from shoplm.ingest.pipeline import ingest
-    from shoplm.recommend.live import ShopRecommender
     from shoplm.store import Store
 
     results: dict[str, object] = {"items": args.items, "users": args.users}

@@ -48,11 +48,11 @@ def write_approximate_embeddings(store, settings) -> None:  # type: ignore[no-un
     """
     import numpy as np
 
-    from shoplm import jobs
+    from shoplm.app import jobs
     from shoplm.lm import load_encoder
 
     started = time.perf_counter()
-    catalog = store.catalog(["item_id", "brand", "category"])
+    catalog = store.items.catalog(["item_id", "brand", "category"])
     texts = (catalog["brand"].fillna("") + " | " + catalog["category"].fillna("")).tolist()
     unique = sorted(set(texts))
     encoder = load_encoder(settings)
@@ -73,10 +73,10 @@ def write_approximate_embeddings(store, settings) -> None:  # type: ignore[no-un
 
 def build(data_dir: Path, n_items: int, n_users: int, n_events: int, *, exact_embeddings: bool = False) -> None:
     """Generate, ingest, encode and train the bench shop (skips what is done already)."""
-    from shoplm import jobs
+    from shoplm.app import jobs
+    from shoplm.app.registry import ModelRegistry
     from shoplm.demo.generator import DemoSizes, generate_demo_store
     from shoplm.ingest.pipeline import ingest
-    from shoplm.registry import ModelRegistry
     from shoplm.store import Store
 
     settings = settings_for(data_dir)
@@ -128,7 +128,7 @@ def run(data_dir: Path, seconds: int, out: Path | None) -> dict[str, object]:
     """Start the server on the bench shop and measure; returns (and writes) the results."""
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
-    from shoplm.serve.auth import KeyStore
+    from shoplm.app.keys import KeyStore
     from shoplm.store import Store
 
     settings = settings_for(data_dir)

@@ -73,9 +73,14 @@ class IngestSettings(BaseModel):
 
 
 class RecommendSettings(BaseModel):
-    """How recommenders are trained and which business rules apply by default."""
+    """How recommenders are trained and which business rules apply by default.
 
-    sequential: bool = True
+    Every candidate source of the registry (:data:`shoplm.recommend.components.SOURCES`) whose
+    needs the data meets is trained, except those named in ``disabled_sources``.
+    """
+
+    disabled_sources: list[str] = Field(default_factory=list, description="registered sources not to train")
+    sequential: bool = Field(default=True, description="False is short for disabled_sources including 'sequential'")
     sequential_minutes: float = Field(default=3.0, gt=0, description="training budget of the sequential model")
     ranker: bool = True
     candidates_per_source: int = Field(default=50, ge=10, le=2000)
@@ -84,6 +89,12 @@ class RecommendSettings(BaseModel):
     exclude_purchased: bool = False
     max_per_category: int | None = Field(default=None, ge=1)
     refresh_minutes: float = Field(default=15.0, gt=0, description="how often cheap sources are refitted")
+
+    @model_validator(mode="after")
+    def _sequential_shortcut(self) -> RecommendSettings:
+        if not self.sequential and "sequential" not in self.disabled_sources:
+            self.disabled_sources = [*self.disabled_sources, "sequential"]
+        return self
 
 
 class ServerSettings(BaseModel):

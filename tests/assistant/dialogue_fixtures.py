@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from shoplm.app.assistant import Assistant
 from shoplm.assistant.classifier import TextClassifier
-from shoplm.assistant.dialogue import Assistant
 from shoplm.assistant.retrieval import PolicyIndex
 from shoplm.assistant.training import (
     default_model_path,
@@ -78,7 +78,7 @@ def shop(tmp_path: Path, kit: Kit) -> Iterator[Shop]:
 
 
 def make_bot(shop: Shop, kit: Kit) -> Assistant:
-    return Assistant(
+    return Assistant.load(
         shop.store,
         shop.settings,
         classifier=kit.classifier,

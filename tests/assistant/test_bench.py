@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shoplm.assistant.bench import run_classifier_benchmark
-from shoplm.assistant.cli import bench_app
+from shoplm.cli import app
 from shoplm.errors import InputError
 from tests.assistant.synthetic import REVIEWS, TEST_LABELS, TEST_TEXTS, TRAIN_LABELS, TRAIN_TEXTS
 
@@ -67,15 +67,15 @@ def test_bad_inputs(files: dict[str, Path], tmp_path: Path) -> None:
         run_classifier_benchmark(files["train"], text_col="utterance", label_col="intent")
 
 
-def test_cli_sub_app(files: dict[str, Path], tmp_path: Path, embedding_cache: Path) -> None:
+def test_bench_commands_of_the_cli(files: dict[str, Path], tmp_path: Path, embedding_cache: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "cli.json"
-    args = ["intents", "--train", str(files["train"]), "--test", str(files["test"]), "--text-col", "utterance",
+    args = ["bench", "intents", "--train", str(files["train"]), "--test", str(files["test"]), "--text-col", "utterance",
             "--label-col", "intent", "--out", str(out), "--cache-dir", str(embedding_cache),
             "--ngram-features", "0"]  # fmt: skip
-    result = runner.invoke(bench_app, args)
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert set(json.loads(out.read_text())) >= KEYS
-    bad = runner.invoke(bench_app, ["sentiment", "--train", str(files["train"]), "--holdout", "0.2"])
+    bad = runner.invoke(app, ["bench", "sentiment", "--train", str(files["train"]), "--holdout", "0.2"])
     assert bad.exit_code == 2
     assert "missing columns 'text', 'label'" in " ".join(bad.output.split())

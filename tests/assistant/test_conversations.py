@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from shoplm.assistant.chat_cli import register_chat
+from shoplm.cli.assistant import register_chat
 from tests.assistant.conversation_runner import check_turn, load_scripts
 from tests.assistant.dialogue_fixtures import Kit, make_bot
 from tests.assistant.dialogue_shop import Shop

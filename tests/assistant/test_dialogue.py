@@ -8,12 +8,14 @@ import re
 import pytest
 from sqlalchemy import select
 
-from shoplm.assistant.dialogue import Assistant, extract_address, keyword_intent, yes_or_no
+from shoplm.app.assistant import Assistant
+from shoplm.assistant.dialogue import extract_address, keyword_intent, yes_or_no
 from shoplm.assistant.emotion import detect_emotion
 from shoplm.assistant.entities import detect_language, extract_amounts, extract_order_ids
 from shoplm.assistant.retrieval import split_markdown
-from shoplm.assistant.tools import OrderTools, order_content_hash
+from shoplm.assistant.tools import OrderTools
 from shoplm.ingest.pseudonymize import Pseudonymizer
+from shoplm.store.orders import order_content_hash
 from shoplm.store.schema import messages, order_lines, orders
 from tests.assistant.dialogue_fixtures import Kit, make_bot
 from tests.assistant.dialogue_shop import Shop
@@ -30,7 +32,7 @@ def _status(shop: Shop, order_id: str) -> str:
 
 # -- tools ---------------------------------------------------------------------------------
 def test_track_reads_the_store(shop: Shop) -> None:
-    result = OrderTools(shop.store).track("O0000103", _user(shop, "U1"))
+    result = OrderTools(shop.store.orders).track("O0000103", _user(shop, "U1"))
     facts = {f.key: f.value for f in result.facts}
     assert result.outcome == "ok" and facts["status"] == "delivered" and facts["amount"] == "¥175.00"
     assert [f.value for f in result.facts if f.key == "line"] == [
@@ -59,12 +61,14 @@ def test_track_reads_the_store(shop: Shop) -> None:
     ],
 )
 def test_status_rules(shop: Shop, tool: str, order_id: str, outcome: str) -> None:
-    result = OrderTools(shop.store).check(tool, order_id, _user(shop, "U1"), new_address="1 New Street, Suzhou 215000")
+    result = OrderTools(shop.store.orders).check(
+        tool, order_id, _user(shop, "U1"), new_address="1 New Street, Suzhou 215000"
+    )
     assert result.outcome == outcome
 
 
 def test_apply_changes_status_and_keeps_the_content_hash_consistent(shop: Shop) -> None:
-    tools = OrderTools(shop.store)
+    tools = OrderTools(shop.store.orders)
     result = tools.apply("change_address", "O0000101", _user(shop, "U1"), new_address="1 New Street, Suzhou 215000")
     assert result.outcome == "done"
     assert tools.apply("cancel", "O0000101", _user(shop, "U1")).outcome == "done"
@@ -76,7 +80,7 @@ def test_apply_changes_status_and_keeps_the_content_hash_consistent(shop: Shop) 
 
 
 def test_other_users_order_is_never_changed(shop: Shop) -> None:
-    assert OrderTools(shop.store).apply("cancel", "O0000301", _user(shop, "U1")).outcome == "unknown_order"
+    assert OrderTools(shop.store.orders).apply("cancel", "O0000301", _user(shop, "U1")).outcome == "unknown_order"
     assert _status(shop, "O0000301") == "paid"
 
 
@@ -186,9 +190,9 @@ def test_entities() -> None:
 
 
 def test_product_mentions_link_to_catalog_items(bot: Assistant) -> None:
-    mentions = bot.extractor.link_products("is the ceramic coffee mug dishwasher safe?")
+    mentions = bot.models.extractor.link_products("is the ceramic coffee mug dishwasher safe?")
     assert mentions and mentions[0].item_id == "I003"
-    assert bot.extractor.link_products("I003 please")[0].method == "id"
+    assert bot.models.extractor.link_products("I003 please")[0].method == "id"
 
 
 def test_emotion_address_keywords_and_markdown() -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shoplm.app.assistant import Assistant
 from shoplm.assistant.classifier import TextClassifier
-from shoplm.assistant.dialogue import Assistant
 from shoplm.assistant.emotion import NEGATIVE, Sentiment, detect_emotion
 from shoplm.assistant.training import (
     SENTIMENT_LABELS,
@@ -28,7 +28,7 @@ from shoplm.assistant.training import (
     sentiment_examples_from_file,
     train_assistant,
 )
-from shoplm.errors import InputError
+from shoplm.errors import InputError, ModelFileError
 from shoplm.estimator import Estimator
 from tests.assistant.dialogue_fixtures import Kit, make_bot
 from tests.assistant.dialogue_shop import Shop
@@ -141,31 +141,27 @@ def test_train_assistant_writes_both_models(shop: Shop, kit: Kit, monkeypatch: p
     loaded.use(encoder=kit.encoder)
     np.testing.assert_allclose(loaded.predict_proba(texts), kit.sentiment.predict_proba(texts), atol=1e-5)
 
-    # A default Assistant loads what was saved instead of training again.
-    def no_training(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the saved sentiment model should have been loaded")
-
-    monkeypatch.setattr("shoplm.assistant.dialogue.train_default_sentiment_model", no_training)
-    bot = Assistant(shop.store, shop.settings, encoder=kit.encoder, policy_index=kit.policies)
-    assert bot.sentiment is not None and bot.sentiment.labels == list(SENTIMENT_LABELS)
+    # A default Assistant loads what was saved.
+    bot = Assistant.load(shop.store, shop.settings, encoder=kit.encoder, policy_index=kit.policies)
+    assert bot.models.sentiment is not None and bot.models.sentiment.labels == list(SENTIMENT_LABELS)
 
 
-def test_missing_sentiment_model_is_trained_and_saved(shop: Shop, kit: Kit) -> None:
+def test_a_missing_model_is_an_error_that_names_the_command(shop: Shop, kit: Kit) -> None:
+    # Models load explicitly: nothing is trained as a side effect of loading or answering.
     path = default_sentiment_path(shop.settings)
     assert not path.exists()
-    bot = Assistant(
-        shop.store, shop.settings, classifier=kit.classifier, encoder=kit.encoder, policy_index=kit.policies
-    )
-    turn = bot.reply("c1", "U1", UNHAPPY)
-    assert (path / "meta.json").is_file()
-    assert turn.sentiment is not None and turn.sentiment.label == NEGATIVE
+    with pytest.raises(ModelFileError, match="shoplm train assistant") as caught:
+        Assistant.load(shop.store, shop.settings, classifier=kit.classifier, encoder=kit.encoder)
+    assert "sentiment" in str(caught.value) and not path.exists()
+    with pytest.raises(ModelFileError, match="no intent model"):
+        Assistant.load(shop.store, shop.settings, sentiment=kit.sentiment, encoder=kit.encoder)
 
 
 def test_a_turn_embeds_the_message_once_and_reports_its_sentiment(shop: Shop, kit: Kit) -> None:
     # Counted in front of the disk cache: without the turn's shared vectors the intent model, the
     # sentiment model and retrieval would each ask the encoder again (three e5 runs uncached).
     counting = CountingEncoder(kit.encoder)
-    bot = Assistant(
+    bot = Assistant.load(
         shop.store,
         shop.settings,
         classifier=kit.classifier,
@@ -214,16 +210,16 @@ def test_a_model_without_a_negative_class_leaves_the_lexicon_alone(
 ) -> None:
     odd = TextClassifier(ngram_features=0, calibration_folds=0).use(encoder=kit.encoder)
     odd.fit(["great", "太好了", "awful", "太差了"], ["good", "good", "bad", "bad"])
-    bot = Assistant(
-        shop.store,
-        shop.settings,
-        classifier=kit.classifier,
-        sentiment=odd,
-        encoder=kit.encoder,
-        policy_index=kit.policies,
-    )
-    with caplog.at_level(logging.ERROR, logger="shoplm.assistant.dialogue"):
-        calm = bot.reply("c1", "U1", UNHAPPY)
+    with caplog.at_level(logging.ERROR, logger="shoplm.assistant.models"):
+        bot = Assistant.load(
+            shop.store,
+            shop.settings,
+            classifier=kit.classifier,
+            sentiment=odd,
+            encoder=kit.encoder,
+            policy_index=kit.policies,
+        )
+    calm = bot.reply("c1", "U1", UNHAPPY)
     assert calm.sentiment is None and not calm.escalated
     assert "no 'negative' class" in caplog.text
     assert bot.reply("c1", "U1", "This is RIDICULOUS!!! I am fed up with your useless service").escalated

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from shoplm.evaluate import cold_start_mask, leave_one_out, temporal_split
-from shoplm.recommend.base import Interactions
+from shoplm.interactions import Interactions
 
 
 def test_leave_one_out_takes_last_two() -> None:

@@ -32,11 +32,11 @@ def test_amazon_sequences_keep_order_and_titles(tmp_path: Path, store: Store, se
     reports = load_importer("amazon-seq").run(make_amazon_dir(tmp_path / "toys"), store=store, settings=settings)
     assert [r.kind for r in reports] == ["items", "events"]
     assert reports[1].accepted == 9  # the repeated item 2 of user 2 is a second event, not a duplicate
-    catalog = store.catalog().set_index("item_id")
+    catalog = store.items.catalog().set_index("item_id")
     assert catalog.loc["1", "title"] == "lego star ship"
     assert catalog.loc["4", "title"] == "item 4"  # empty text gets a placeholder title
     assert json.loads(catalog.loc["1", "attributes"]) == {"attribute_ids": [5, 6]}
-    events = store.events(["user_id", "item_id", "ts_ms"])
+    events = store.events.frame(["user_id", "item_id", "ts_ms"])
     sequences = events.groupby("user_id", sort=False)["item_id"].apply(list).tolist()
     assert sorted(sequences) == sorted([["1", "2", "3"], ["2", "3", "4", "2"], ["4", "1"]])
     again = load_importer("amazon-seq").run(tmp_path / "toys", store=store, settings=settings)

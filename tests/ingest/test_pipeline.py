@@ -34,7 +34,7 @@ def test_good_file_lands_and_report_balances(tmp_path: Path, store: Store, setti
     report = ingest("events", write(tmp_path / "events.csv", EVENTS_CSV), store=store, settings=settings)
     assert (report.read, report.accepted, report.rejected, report.duplicates) == (3, 3, 0, 0)
     assert report.rejects_path is None
-    events = store.events(["event_id", "item_id", "event_type", "ts_ms"])
+    events = store.events.frame(["event_id", "item_id", "event_type", "ts_ms"])
     assert sorted(events["event_id"]) == ["e1", "e2", "e3"]
     stamps = dict(zip(events["event_id"], events["ts_ms"], strict=True))
     assert stamps["e1"] == 1709287200000 and stamps["e2"] == 1709287200000  # ISO and epoch agree
@@ -75,7 +75,7 @@ def test_bad_rows_go_to_rejects_file_with_line_field_reason(tmp_path: Path, stor
     assert by_line[4][0] == "title" and "required" in by_line[4][1]
     assert "not a number: 'abc'" in by_line[5][1]
     assert "has 5 fields, the header has 4" in by_line[6][1]
-    assert store.catalog()["item_id"].tolist() == ["1"]
+    assert store.items.catalog()["item_id"].tolist() == ["1"]
     events = f"user_id,item_id,event_type,timestamp\nU1,i1,view,{future}\n"
     report = ingest("events", write(tmp_path / "ev.csv", events), store=store, settings=settings)
     assert report.rejected == 1 and "in the future" in report.rejects.iloc[0]["reason"]
@@ -126,7 +126,7 @@ def test_wrong_encoding_names_the_line(tmp_path: Path, store: Store, settings: S
         ingest("items", path, store=store, settings=settings)
     report = ingest("items", path, store=store, settings=settings, encoding="gbk")
     assert report.accepted == 2
-    assert "红色杯子" in store.catalog()["title"].tolist()
+    assert "红色杯子" in store.items.catalog()["title"].tolist()
 
 
 def test_truncated_parquet_is_a_clear_error(tmp_path: Path, store: Store, settings: Settings) -> None:
@@ -165,7 +165,7 @@ def test_duplicated_ids_in_one_file_keep_the_last(tmp_path: Path, store: Store, 
     text = "item_id,title,price\n1,Mug,3\n1,Mug v2,4\n2,Cup,1\n"
     report = ingest("items", write(tmp_path / "i.csv", text), store=store, settings=settings)
     assert (report.read, report.accepted, report.duplicates) == (3, 2, 1)
-    assert store.catalog().set_index("item_id").loc["1", "title"] == "Mug v2"
+    assert store.items.catalog().set_index("item_id").loc["1", "title"] == "Mug v2"
 
 
 def test_changed_item_is_updated_and_extra_columns_become_attributes(
@@ -176,7 +176,7 @@ def test_changed_item_is_updated_and_extra_columns_become_attributes(
         "items", write(tmp_path / "i.csv", "item_id,title,color\n1,Mug,blue\n"), store=store, settings=settings
     )
     assert (report.inserted, report.updated) == (0, 1)
-    item = store.catalog().iloc[0]
+    item = store.items.catalog().iloc[0]
     assert json.loads(item["attributes"]) == {"color": "blue"}
     assert item["language"] == "en"
     assert report.warnings == ["unknown column(s) color: kept as attributes"]

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shoplm.app.recommender import ShopRecommender
+from shoplm.app.registry import ModelRegistry
 from shoplm.config import Settings
 from shoplm.errors import InputError
 from shoplm.ingest.pipeline import ingest
@@ -21,10 +23,8 @@ from shoplm.recommend import (
 from shoplm.recommend.catalog import CatalogView
 from shoplm.recommend.engine import RecommendationEngine
 from shoplm.recommend.evaluation import evaluate_engine
-from shoplm.recommend.live import ShopRecommender
 from shoplm.recommend.ranker import HybridRanker
 from shoplm.recommend.rules import BusinessRules
-from shoplm.registry import ModelRegistry
 from shoplm.store import Store
 from tests.estimator_contract import EstimatorContract
 
@@ -331,15 +331,15 @@ def test_items_ingested_after_training_join_the_text_source_at_load(
     row = pd.DataFrame({"item_id": ["d-late"], "title": ["Silk dress"], "category": ["Clothing > Dresses"]})
     ingest("items", row, store=store, settings=settings)
     reloaded = ShopRecommender(store, shop.engine, shop.pseudonymizer, encoder=FakeEncoder())
-    assert reloaded.sync_catalog(store.catalog()) == ["d-late"]
+    assert reloaded.sync_catalog(store.items.catalog()) == ["d-late"]
     assert "d-late" in reloaded.engine.sources["text"].item_ids_.tolist()
-    assert reloaded.sync_catalog(store.catalog()) == []
+    assert reloaded.sync_catalog(store.items.catalog()) == []
 
 
 def test_refresh_scheduler_runs_and_stops(shop: ShopRecommender) -> None:
     import time
 
-    from shoplm.recommend.live import RefreshScheduler
+    from shoplm.app.recommender import RefreshScheduler
 
     scheduler = RefreshScheduler(shop, minutes=0.001).start()
     deadline = time.time() + 20

@@ -63,12 +63,12 @@ def shop_settings(data_dir: Path, **overrides: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
-    from shoplm import jobs
-    from shoplm.assistant.dialogue import Assistant
+    from shoplm.app import jobs
+    from shoplm.app.assistant import Assistant
+    from shoplm.app.keys import KeyStore
     from shoplm.assistant.training import train_assistant
     from shoplm.demo.generator import DemoSizes, generate_demo_store
     from shoplm.ingest.pipeline import ingest
-    from shoplm.serve.auth import KeyStore
 
     root = tmp_path_factory.mktemp("serve-shop")
     source = root / "source"
@@ -87,11 +87,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
         # The assistant's models (intents, sentiment), trained once per session: a service loads
         # them instead of training on its first message (tens of seconds on 2 busy cores).
         train_assistant(settings)
-        bot = Assistant(store, settings)
-        _ = bot.policy_index  # encodes the policy passages into the data directory's embedding cache
+        Assistant.load(store, settings)  # encodes the policy passages into the data directory's embedding cache
         keys = KeyStore(store)
         secrets = {scope: keys.create(scope, name=f"test {scope}").secret for scope in ("read", "write", "admin")}
-        catalog = store.catalog(["item_id", "category"])
+        catalog = store.items.catalog(["item_id", "category"])
     finally:
         store.close()
     events = _read(manifest.files["events"])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from shoplm.app.keys import KeyStore
 from shoplm.serve import create_app
-from shoplm.serve.auth import KeyStore
 from shoplm.store import Store
 from tests.serve.conftest import Shop
 

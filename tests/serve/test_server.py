@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shoplm import jobs
+from shoplm.app import jobs
 from shoplm.store import Store
 from tests.serve.conftest import ServerProcess, Shop
 

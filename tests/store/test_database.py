@@ -38,7 +38,7 @@ def test_upsert_inserts_updates_and_skips_unchanged(any_store: Store) -> None:
     assert any_store.upsert("items", _items(["mug", "cup"])) == UpsertResult(inserted=2)
     assert any_store.upsert("items", _items(["mug", "cup"])) == UpsertResult(unchanged=2)
     assert any_store.upsert("items", _items(["mug", "big cup", "plate"])) == UpsertResult(1, 1, 1)
-    catalog = any_store.catalog()
+    catalog = any_store.items.catalog()
     assert catalog["title"].tolist() == ["mug", "big cup", "plate"]
     assert catalog["price"].tolist() == [9.5, 9.5, 9.5]
 
@@ -59,7 +59,7 @@ def test_append_only_table_counts_existing_keys_unchanged(any_store: Store) -> N
     )
     assert any_store.upsert("events", events).inserted == 2
     assert any_store.upsert("events", events).unchanged == 2
-    frame = any_store.events(["event_id", "item_id", "query", "ts_ms"])
+    frame = any_store.events.frame(["event_id", "item_id", "query", "ts_ms"])
     assert frame["event_id"].tolist() == ["e2", "e1"]  # time order
     assert frame["query"].tolist() == ["红色", ""]
     assert frame["ts_ms"].dtype == "int64"
@@ -93,7 +93,7 @@ def test_failed_transaction_loses_nothing_stored(any_store: Store) -> None:
     broken.loc[1, "title"] = None  # NOT NULL: the whole batch must roll back
     with pytest.raises(Exception, match=r"(?i)null"):
         any_store.upsert("items", broken.iloc[[0, 1]].assign(item_id=["n1", "n2"]))
-    assert any_store.catalog()["item_id"].tolist() == ["i0"]
+    assert any_store.items.catalog()["item_id"].tolist() == ["i0"]
 
 
 def test_arrow_read(any_store: Store) -> None:

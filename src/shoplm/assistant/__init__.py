@@ -1,6 +1,8 @@
-"""The customer-service assistant: intents, entities, order tools, policy retrieval, dialogue.
+"""The customer-service assistant's models and pure logic: intents, entities, order tools, policy
+retrieval, the dialogue policy, conversation state and reply templates.
 
-Heavy parts load on first use, so ``shoplm`` commands that do not chat start fast.
+The store-bound assistant that keeps conversations is :class:`shoplm.app.assistant.Assistant`.
+Names load on first access, so ``shoplm`` commands that do not chat start fast.
 
 Example:
     >>> from shoplm.assistant import TextClassifier
@@ -21,8 +23,10 @@ _EXPORTS = {
     "TextClassifier": "shoplm.assistant.classifier",
     "load_labelled": "shoplm.assistant.data",
     "read_label_text_lines": "shoplm.assistant.data",
-    "Assistant": "shoplm.assistant.dialogue",
     "AssistantTurn": "shoplm.assistant.dialogue",
+    "AssistantModels": "shoplm.assistant.models",
+    "ConversationState": "shoplm.assistant.state",
+    "DialoguePolicy": "shoplm.assistant.policy",
 }
 
 __all__ = sorted(_EXPORTS)

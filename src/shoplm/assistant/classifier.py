@@ -37,7 +37,7 @@ from shoplm.assistant.heads import fit_head, fit_temperature, head_logits, log_s
 from shoplm.assistant.metrics import stratified_folds, stratified_holdout
 from shoplm.errors import InputError
 from shoplm.estimator import Estimator
-from shoplm.lm.encoder import E5_NAMES
+from shoplm.lm.factory import E5_NAMES
 
 if TYPE_CHECKING:
     from shoplm.config import Settings

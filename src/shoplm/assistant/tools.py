@@ -1,19 +1,19 @@
 """Grounded order tools: track, cancel, refund, change the shipping address.
 
-Every tool reads the order from the store and answers with :class:`~shoplm.lm.Fact` objects
-taken from it; nothing is made up. An order of another user is reported exactly like an order
-that does not exist (no information leaks). Changing tools come in two steps: ``check_*``
-says whether the change is allowed now (and builds the confirmation summary), ``apply``
-makes it in one transaction after the customer confirmed, re-checking the status inside the
-transaction (the order may have shipped in between).
+Every tool reads the order from an :class:`OrderBook` (the store's orders repository in the
+product, ``store.orders``) and answers with :class:`~shoplm.lm.Fact` objects taken from it;
+nothing is made up. An order of another user is reported exactly like an order that does not
+exist (no information leaks). Changing tools come in two steps: ``check`` says whether the
+change is allowed now (and builds the confirmation summary), ``apply`` makes it after the
+customer confirmed, as a compare-and-set on the status it was confirmed against (the order may
+have shipped in between: then the rules are applied to its new status).
 
 Status rules (the demo policies): an order can be cancelled, or its address changed, only
 before it ships (``pending``, ``paid``); a refund can be started for ``paid``, ``shipped`` and
 ``delivered`` orders; ``cancelled``, ``refunded`` and ``returned`` orders are final.
 
 Example:
-    >>> from shoplm.store import Store
-    >>> tools = OrderTools(Store.open("sqlite://"))
+    >>> tools = OrderTools(MemoryOrderBook())
     >>> tools.track("O404", "u_someone").outcome
     'unknown_order'
 """
@@ -22,21 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-import numpy as np
-import pandas as pd
-from sqlalchemy import Connection, select
-
-from shoplm.ingest.pipeline import content_hash
 from shoplm.ingest.pseudonymize import mask_pii
 from shoplm.lm import Fact
-from shoplm.store import Store
-from shoplm.store.schema import items as items_table
-from shoplm.store.schema import order_lines as lines_table
-from shoplm.store.schema import orders as orders_table
 
 ToolName = Literal["track", "cancel", "refund", "change_address"]
 CHANGING_TOOLS: tuple[ToolName, ...] = ("cancel", "refund", "change_address")
@@ -141,92 +133,100 @@ class ToolResult:
         return self.outcome in {"ok", "done"}
 
 
-def order_content_hash(order: dict[str, object], lines: pd.DataFrame) -> str:
-    """The ``content_hash`` ingest would give this order row and these lines (kept consistent on change).
+class OrderBook(Protocol):
+    """Where the tools read and change orders (``store.orders`` in the product)."""
 
-    Mirrors ``shoplm.ingest.pipeline._store_orders``: the hash covers the order's columns and
-    the digest of its lines, with missing values as empty strings.
+    def get(self, order_id: str) -> dict[str, Any] | None:
+        """The order's row (``order_id, user_id, status, currency, total_amount, ...``) or None."""
+
+    def lines(self, order_id: str) -> list[dict[str, Any]]:
+        """The order's lines in order, each with ``line_no, item_id, quantity, unit_price, title``."""
+
+    def recent(self, user_id: str, *, limit: int) -> list[tuple[str, str]]:
+        """The user's newest orders as (order id, status), newest first."""
+
+    def change_if_status(self, order_id: str, expected_status: str, values: dict[str, Any]) -> bool:
+        """Set ``values`` if the status is still ``expected_status``; True if changed."""
+
+
+class MemoryOrderBook:
+    """An :class:`OrderBook` in memory (for examples, tests and dry runs).
+
+    Example:
+        >>> book = MemoryOrderBook([{"order_id": "O1", "user_id": "u", "status": "paid"}])
+        >>> book.change_if_status("O1", "paid", {"status": "cancelled"}), book.get("O1")["status"]
+        (True, 'cancelled')
     """
-    columns = [c.name for c in orders_table.columns if c.name != "content_hash"]
-    line_frame = pd.DataFrame(
-        {
-            "order_id": lines["order_id"].astype(str),
-            "line_no": lines["line_no"].astype(np.int64),
-            "item_id": lines["item_id"].astype(str),
-            "quantity": lines["quantity"].astype(np.int64),
-            "unit_price": lines["unit_price"].astype(np.float64),
-        }
-    )
-    digest = "".join(content_hash(line_frame, list(line_frame.columns)).tolist()) if len(line_frame) else ""
-    row = pd.DataFrame([{c: order.get(c) for c in columns}])
-    row["created_ms"] = row["created_ms"].astype(np.int64)
-    row["updated_ms"] = row["updated_ms"].astype(np.int64)
-    row["total_amount"] = row["total_amount"].astype(np.float64)
-    row = row.assign(lines=digest).fillna("")
-    return str(content_hash(row, [*columns, "lines"]).iloc[0])
+
+    def __init__(
+        self, orders: Sequence[Mapping[str, Any]] = (), lines: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+    ) -> None:
+        self._orders = {str(o["order_id"]): dict(o) for o in orders}
+        self._lines = {k: [dict(line) for line in v] for k, v in (lines or {}).items()}
+
+    def get(self, order_id: str) -> dict[str, Any] | None:
+        found = self._orders.get(order_id)
+        return dict(found) if found is not None else None
+
+    def lines(self, order_id: str) -> list[dict[str, Any]]:
+        return [dict(line) for line in self._lines.get(order_id, [])]
+
+    def recent(self, user_id: str, *, limit: int) -> list[tuple[str, str]]:
+        mine = [o for o in self._orders.values() if user_id and o.get("user_id") == user_id]
+        mine.sort(key=lambda o: o.get("created_ms", 0), reverse=True)
+        return [(str(o["order_id"]), str(o["status"])) for o in mine[:limit]]
+
+    def change_if_status(self, order_id: str, expected_status: str, values: dict[str, Any]) -> bool:
+        order = self._orders.get(order_id)
+        if order is None or order.get("status") != expected_status:
+            return False
+        order.update(values)
+        return True
 
 
 class OrderTools:
-    """The order tools over a store. ``user_key`` arguments are pseudonymous user ids (as stored).
+    """The order tools over an :class:`OrderBook`. ``user_key`` arguments are pseudonymous user ids (as stored).
 
     Example:
-        >>> tools = OrderTools(Store.open("sqlite://"))
+        >>> tools = OrderTools(MemoryOrderBook())
         >>> tools.check("cancel", "O1", "u_x").outcome
         'unknown_order'
     """
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, orders: OrderBook) -> None:
+        self.orders = orders
 
     # -- reading ------------------------------------------------------------------------
-    def get(self, order_id: str, user_key: str, *, connection: Connection | None = None) -> OrderView | None:
+    def get(self, order_id: str, user_key: str) -> OrderView | None:
         """The order if it exists and belongs to ``user_key``; None otherwise (the two are not told apart)."""
-        if connection is None:
-            with self.store.engine.connect() as conn:
-                return self.get(order_id, user_key, connection=conn)
-        row = connection.execute(select(orders_table).where(orders_table.c.order_id == order_id)).mappings().first()
-        if row is None or not user_key or row["user_id"] != user_key:
+        row = self.orders.get(order_id)
+        if row is None or not user_key or row.get("user_id") != user_key:
             return None
-        statement = (
-            select(lines_table, items_table.c.title)
-            .select_from(lines_table.outerjoin(items_table, items_table.c.item_id == lines_table.c.item_id))
-            .where(lines_table.c.order_id == order_id)
-            .order_by(lines_table.c.line_no)
-        )
         lines = tuple(
             OrderLine(
                 int(r["line_no"]),
                 str(r["item_id"]),
-                str(r["title"] or r["item_id"]),
+                str(r.get("title") or r["item_id"]),
                 int(r["quantity"]),
                 float(r["unit_price"]),
             )
-            for r in connection.execute(statement).mappings()
+            for r in self.orders.lines(order_id)
         )
         return OrderView(
             order_id=str(row["order_id"]),
             user_id=str(row["user_id"]),
             status=str(row["status"]),
-            currency=str(row["currency"] or ""),
-            total_amount=float(row["total_amount"]),
-            shipping_address=str(row["shipping_address"] or ""),
-            created_ms=int(row["created_ms"]),
-            updated_ms=int(row["updated_ms"]),
+            currency=str(row.get("currency") or ""),
+            total_amount=float(row.get("total_amount") or 0.0),
+            shipping_address=str(row.get("shipping_address") or ""),
+            created_ms=int(row.get("created_ms") or 0),
+            updated_ms=int(row.get("updated_ms") or 0),
             lines=lines,
         )
 
     def recent_orders(self, user_key: str, limit: int = 3) -> list[tuple[str, str]]:
         """The user's newest orders as (order id, status), newest first (for "which order?")."""
-        if not user_key:
-            return []
-        statement = (
-            select(orders_table.c.order_id, orders_table.c.status)
-            .where(orders_table.c.user_id == user_key)
-            .order_by(orders_table.c.created_ms.desc())
-            .limit(limit)
-        )
-        with self.store.engine.connect() as conn:
-            return [(str(a), str(b)) for a, b in conn.execute(statement)]
+        return self.orders.recent(user_key, limit=limit) if user_key else []
 
     def track(self, order_id: str, user_key: str) -> ToolResult:
         """Status, dates, total and lines of the order."""
@@ -244,43 +244,25 @@ class OrderTools:
         return _rule(tool, order, new_address)
 
     def apply(self, tool: ToolName, order_id: str, user_key: str, *, new_address: str = "") -> ToolResult:
-        """Make the confirmed change in one transaction; the rules are checked again inside it."""
+        """Make the confirmed change: a compare-and-set on the status the rules were checked against."""
         if tool not in CHANGING_TOOLS:
             raise ValueError(f"{tool!r} changes nothing")
-        now = int(time.time() * 1000)
-        with self.store.engine.begin() as conn:
-            order = self.get(order_id, user_key, connection=conn)
+        for _attempt in range(3):  # the order may change between the check and the write: look again
+            order = self.get(order_id, user_key)
             if order is None:
                 return _unknown(tool, order_id)
             verdict = _rule(tool, order, new_address)
             if verdict.outcome != "ok":
                 return verdict
-            values: dict[str, object] = {"updated_ms": max(now, order.updated_ms)}
+            values: dict[str, object] = {"updated_ms": max(int(time.time() * 1000), order.updated_ms)}
             if NEW_STATUS[tool]:
                 values["status"] = NEW_STATUS[tool]
             if tool == "change_address":
                 values["shipping_address"] = clean_address(new_address)
-            stored = dict(
-                conn.execute(select(orders_table).where(orders_table.c.order_id == order_id)).mappings().one()
-            )
-            stored.update(values)
-            lines = pd.DataFrame(
-                conn.execute(
-                    select(lines_table).where(lines_table.c.order_id == order_id).order_by(lines_table.c.line_no)
-                )
-                .mappings()
-                .all(),
-                columns=[c.name for c in lines_table.columns],
-            )
-            values["content_hash"] = order_content_hash(stored, lines)
-            # The status in the WHERE clause makes the update a compare-and-set.
-            updated = conn.execute(
-                orders_table.update()
-                .where(orders_table.c.order_id == order_id, orders_table.c.status == order.status)
-                .values(**values)
-            ).rowcount
-            if updated != 1:
-                return ToolResult(tool, "failed", order_id, reason="the order changed meanwhile")
+            if self.orders.change_if_status(order_id, order.status, values):
+                break
+        else:
+            return ToolResult(tool, "failed", order_id, reason="the order changed meanwhile")
         changed = self.get(order_id, user_key)
         assert changed is not None
         source = f"orders:{order_id}"

@@ -36,7 +36,7 @@ from shoplm.assistant.data import load_labelled
 from shoplm.assistant.emotion import NEGATIVE
 from shoplm.config import Settings
 from shoplm.errors import InputError
-from shoplm.lm.encoder import E5_NAMES
+from shoplm.lm.factory import E5_NAMES
 
 #: the intents the dialogue knows (the shipped training set has phrasings of each)
 INTENTS = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shoplm.recommend.base import Interactions
+from shoplm.interactions import Interactions
 
 
 @dataclass(frozen=True)

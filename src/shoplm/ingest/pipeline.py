@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -36,9 +35,8 @@ from shoplm.ingest.pseudonymize import Pseudonymizer, mask_series
 from shoplm.ingest.readers import Chunk, Source, open_source
 from shoplm.ingest.schemas import KINDS, KindSpec
 from shoplm.ingest.validate import validate_chunk
-from shoplm.store import Store, UpsertResult
-from shoplm.store.schema import order_lines
-from shoplm.store.schema import orders as orders_table
+from shoplm.store import Store, UpsertResult, content_hash
+from shoplm.store.orders import batch_content_hashes
 
 ProgressCallback = Callable[[int, int], None]  # (done, total) in the source's size unit
 
@@ -248,14 +246,6 @@ def _split_last_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame[~is_last], frame[is_last]
 
 
-def content_hash(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """A short, stable hash of the given columns of every row."""
-    joined = frame[columns[0]].astype(str)
-    for column in columns[1:]:
-        joined = joined + "\x1f" + frame[column].astype(str)
-    return joined.map(lambda text: hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
-
-
 def _hash_ids(frame: pd.DataFrame, columns: list[str], prefix: str) -> pd.Series:
     return prefix + content_hash(frame, columns).str.slice(0, 24)
 
@@ -282,7 +272,7 @@ def _store_chunk(transform: _Transformer, frame: pd.DataFrame, store: Store, rep
         return
     frame = transform.pseudonymize(frame.copy())
     kind = transform.spec.kind
-    with store.engine.begin() as conn:
+    with store.transaction() as conn:
         if kind == "items":
             rows = _items_rows(frame)
             result = store.upsert("items", rows, connection=conn)
@@ -501,30 +491,11 @@ def _store_orders(store: Store, conn: object, frame: pd.DataFrame, report: Inges
         }
     ).drop_duplicates(["order_id", "line_no"], keep="last")
     # The order's hash covers its lines, so a changed line updates the order.
-    line_digest = content_hash(lines, list(lines.columns)).groupby(lines["order_id"]).agg("".join)
-    orders["content_hash"] = content_hash(
-        orders.assign(lines=orders["order_id"].map(line_digest)).fillna(""),
-        [*orders.columns, "lines"],
-    )
-    orders, is_new, is_changed = store.classify("orders", orders, connection=conn)  # type: ignore[arg-type]
-    if is_changed.any():
-        # An order changed since this file was written (say, cancelled through the assistant)
-        # keeps its newer state: a row only replaces what it is at least as new as.
-        changed_ids = orders["order_id"][is_changed].tolist()
-        stored = store.frame("orders", ["order_id", "updated_ms"], where=orders_table.c.order_id.in_(changed_ids))
-        stored_ms = orders["order_id"].map(dict(zip(stored["order_id"], stored["updated_ms"], strict=True)))
-        stale = is_changed & (orders["updated_ms"].to_numpy() < stored_ms.fillna(-1).to_numpy())
-        if stale.any():
-            report.warnings.append(
-                f"{int(stale.sum())} order(s) are older than the stored state and were kept as stored"
-            )
-            is_changed = is_changed & ~stale
-    store.upsert("orders", orders[is_new | is_changed], connection=conn)  # type: ignore[arg-type]
-    new_ids = set(orders["order_id"][is_new])
-    changed_ids = set(orders["order_id"][is_changed])
-    if changed_ids:
-        store.delete("order_lines", order_lines.c.order_id.in_(sorted(changed_ids)), connection=conn)  # type: ignore[arg-type]
-    store.upsert("order_lines", lines[lines["order_id"].isin(new_ids | changed_ids)], connection=conn)  # type: ignore[arg-type]
+    orders["content_hash"] = batch_content_hashes(orders, lines)
+    saved = store.orders.save_batch(orders, lines, connection=conn)  # type: ignore[arg-type]
+    if saved.stale:
+        report.warnings.append(f"{saved.stale} order(s) are older than the stored state and were kept as stored")
+    new_ids, changed_ids = saved.new_ids, saved.changed_ids
     inserted = int(frame["order_id"].isin(new_ids).sum())
     updated = int(frame["order_id"].isin(changed_ids).sum())
     report.inserted += inserted

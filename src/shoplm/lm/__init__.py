@@ -17,8 +17,8 @@ from shoplm.lm.encoder import (
     SentenceTransformerEncoder,
     TextEncoder,
     fingerprint_model_dir,
-    load_encoder,
 )
+from shoplm.lm.factory import E5_NAMES, load_encoder
 from shoplm.lm.generator import (
     Fact,
     FallbackGenerator,
@@ -31,6 +31,7 @@ from shoplm.lm.generator import (
 )
 
 __all__ = [
+    "E5_NAMES",
     "BatchedEncoder",
     "CachedEncoder",
     "EmbeddingCache",

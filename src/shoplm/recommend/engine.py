@@ -33,26 +33,16 @@ import numpy as np
 from shoplm.errors import InputError
 from shoplm.recommend.base import CandidateSource
 from shoplm.recommend.catalog import CatalogView, align
+from shoplm.recommend.components import SCENES, SOURCES, SourceRegistry
+from shoplm.recommend.components import scene_weights as default_weights
 from shoplm.recommend.rules import BusinessRules, diversify
 
 Scene = Literal["home", "item_detail", "cart", "search", "post_purchase"]
-SCENES: tuple[str, ...] = ("home", "item_detail", "cart", "search", "post_purchase")
-
-#: Sources that relate items to items: in anchored scenes they read the anchors, not the history.
-ANCHORED_SOURCES = frozenset({"cooccurrence", "text"})
+__all__ = ["SCENES", "Recommendation", "RecommendationEngine", "Scene"]
 
 #: Reciprocal-rank-fusion constant: damps the difference between rank 1 and rank 5.
 RRF_K = 60.0
 SEARCH_RRF_K = 5.0
-
-#: Default weight of each source in the fusion, by scene (missing sources weigh nothing).
-SCENE_WEIGHTS: dict[str, dict[str, float]] = {
-    "home": {"sequential": 1.0, "cooccurrence": 0.6, "als": 0.6, "text": 0.3, "popularity": 0.2},
-    "item_detail": {"cooccurrence": 1.0, "text": 0.8, "sequential": 0.5, "als": 0.2, "popularity": 0.1},
-    "cart": {"cooccurrence": 1.0, "sequential": 0.8, "als": 0.4, "text": 0.2, "popularity": 0.1},
-    "search": {"text": 1.0, "sequential": 0.25, "als": 0.25, "cooccurrence": 0.1, "popularity": 0.1},
-    "post_purchase": {"cooccurrence": 1.0, "sequential": 0.8, "als": 0.4, "text": 0.1, "popularity": 0.2},
-}
 
 
 @dataclass(frozen=True)
@@ -78,9 +68,10 @@ class Recommendation:
 class RecommendationEngine:
     """Blends candidate sources for a scene and applies rules. Holds models, never user state.
 
-    ``sources`` maps names (``sequential``, ``cooccurrence``, ``als``, ``text``,
-    ``popularity``, or any other) to fitted :class:`CandidateSource` objects. ``text``, when
-    present, also answers search queries and new items. ``ranker`` (optional) re-scores the
+    ``sources`` maps names of the source ``registry`` (:data:`~shoplm.recommend.components.SOURCES`
+    by default) to fitted :class:`CandidateSource` objects; the registry gives each its fusion
+    weight per scene and says which relate items to items (anchored) and which one answers search
+    queries and new items from text vectors (searchable). ``ranker`` (optional) re-scores the
     fused candidates with learned weights; without it reciprocal-rank fusion decides.
     """
 
@@ -94,6 +85,7 @@ class RecommendationEngine:
         query_encoder: Callable[[str], np.ndarray] | None = None,
         candidates_per_source: int = 50,
         scene_weights: dict[str, dict[str, float]] | None = None,
+        registry: SourceRegistry = SOURCES,
     ) -> None:
         if not sources:
             raise InputError("the engine needs at least one fitted candidate source")
@@ -107,7 +99,11 @@ class RecommendationEngine:
         self.ranker = ranker
         self.query_encoder = query_encoder
         self.candidates_per_source = candidates_per_source
-        self.scene_weights = scene_weights or SCENE_WEIGHTS
+        self.scene_weights = scene_weights or default_weights(registry)
+        self.anchored = registry.anchored()
+        self.impersonal = registry.impersonal()
+        # The source that scores items by their text: search queries and new items go to it.
+        self.text_source = next((name for name in registry.searchable() if name in self.sources), None)
         self._alignments: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.refresh_alignment()
 
@@ -119,12 +115,13 @@ class RecommendationEngine:
         self._text_catalog_index = np.zeros(0, dtype=np.int64)
 
     def _positions_only_text_knows(self) -> np.ndarray:
-        """Catalog positions of items no source but ``text`` knows: new items, recommendable by text."""
-        if "text" not in self._alignments:
+        """Catalog positions of items no source but the text source knows: new items, recommendable by text."""
+        text = self.text_source
+        if text is None or text not in self._alignments:
             return np.zeros(0, dtype=np.int64)
-        others = [positions for name, (_, positions) in self._alignments.items() if name != "text"]
+        others = [positions for name, (_, positions) in self._alignments.items() if name != text]
         known = np.unique(np.concatenate(others)) if others else np.zeros(0, dtype=np.int64)
-        return np.setdiff1d(self._alignments["text"][1], known)
+        return np.setdiff1d(self._alignments[text][1], known)
 
     def replace_source(self, name: str, source: CandidateSource) -> None:
         """Swap one source for a refreshed one (atomic for readers: one dict assignment)."""
@@ -240,23 +237,24 @@ class RecommendationEngine:
         Reciprocal-rank fusion with the scene's source weights; the ranker (if any) and the
         rules act on what this returns.
         """
-        weights = self.scene_weights.get(scene, SCENE_WEIGHTS["home"])
+        weights = self.scene_weights.get(scene) or self.scene_weights["home"]
         ranks: dict[str, np.ndarray] = {}
         candidate_sets: list[np.ndarray] = []
+        text = self.text_source
         # Scanning every item's text vector is the costliest score (20k x 384): where the history
         # drives the scene, text only re-scores the others' candidates plus the items only it knows.
-        text_last = scene != "search" and not (anchors and "text" in ANCHORED_SOURCES)
-        names = sorted(self.sources, key=lambda n: n == "text") if text_last else list(self.sources)
+        text_last = scene != "search" and not (anchors and text in self.anchored)
+        names = sorted(self.sources, key=lambda n: n == text) if text_last else list(self.sources)
         for name in names:
             weight = weights.get(name, 0.0)
             if weight <= 0:
                 continue
-            if scene == "search" and name == "text":
+            if scene == "search" and name == text:
                 scores = _relevant_only(self._search_scores(query_vector))  # type: ignore[arg-type]
-            elif name in ANCHORED_SOURCES and anchors:
+            elif name in self.anchored and anchors:
                 # Item-to-item sources answer about the anchor items only, not the whole history.
                 scores = self.catalog_scores(name, anchors)
-            elif name == "text" and text_last and candidate_sets:
+            elif name == text and text_last and candidate_sets:
                 scores = self._text_scores_at(context, np.union1d(np.concatenate(candidate_sets), self._text_only))
             else:
                 scores = self.catalog_scores(name, context)
@@ -265,7 +263,7 @@ class RecommendationEngine:
                 best = np.nanmax(scores) if np.isfinite(scores).any() else 0.0
                 scores = np.where(scores > floor * best, scores, np.nan)
             # A search shows only strong matches; the user's taste re-orders them.
-            limit = max(3 * k, 30) if scene == "search" and name == "text" else self.candidates_per_source
+            limit = max(3 * k, 30) if scene == "search" and name == text else self.candidates_per_source
             top = _top_positions(scores, limit)
             if len(top) == 0 or scores[top[0]] == scores[top[-1]]:
                 continue  # nothing known, or no preference (e.g. a latent model with no history)
@@ -273,7 +271,7 @@ class RecommendationEngine:
             rank[top] = np.arange(1, len(top) + 1)
             ranks[name] = rank
             # Personalization alone never adds candidates to a search: they must match the query.
-            if scene != "search" or name == "text":
+            if scene != "search" or name == text:
                 candidate_sets.append(top)
         if not candidate_sets:
             return np.zeros(0, dtype=np.int64), ranks, np.zeros(0)
@@ -288,13 +286,13 @@ class RecommendationEngine:
     # -- helpers ----------------------------------------------------------------------
     def _text_scores_at(self, history: Sequence[str], positions: np.ndarray) -> np.ndarray:
         """Text-similarity scores of the history's taste vector at catalog ``positions`` only; NaN elsewhere."""
-        text = self.sources["text"]
+        text = self.sources[self.text_source]  # type: ignore[index]
         out = np.full(len(self.catalog), np.nan)
         vector = text.profile(history)  # type: ignore[attr-defined]
         if vector is None:
             return out
         if len(self._text_catalog_index) != len(self.catalog):
-            source_positions, catalog_positions = self._alignments["text"]
+            source_positions, catalog_positions = self._alignments[self.text_source]  # type: ignore[index]
             lookup = np.full(len(self.catalog), -1, dtype=np.int64)
             lookup[catalog_positions] = source_positions
             self._text_catalog_index = lookup
@@ -304,10 +302,10 @@ class RecommendationEngine:
         return out
 
     def _search_scores(self, query_vector: np.ndarray) -> np.ndarray:
-        text = self.sources.get("text")
-        if text is None:
+        if self.text_source is None:
             raise InputError("search needs the text source (item embeddings)")
-        source_positions, catalog_positions = self._alignments["text"]
+        text = self.sources[self.text_source]
+        source_positions, catalog_positions = self._alignments[self.text_source]
         vector = np.asarray(query_vector, dtype=np.float32).ravel()
         out = np.full(len(self.catalog), np.nan)
         out[catalog_positions] = (text.embeddings_ @ vector)[source_positions]  # type: ignore[attr-defined]
@@ -343,7 +341,11 @@ class RecommendationEngine:
         if scene == "search":
             return f"matches “{query}”" if query else "matches your search"
         if scene == "item_detail" and anchors:
-            if sources.get("cooccurrence", np.inf) <= sources.get("text", np.inf):
+            # Bought together when an item-to-item source other than text ranks it at least as high.
+            together = min(
+                (r for n, r in sources.items() if n in self.anchored and n != self.text_source), default=np.inf
+            )
+            if together <= sources.get(self.text_source or "", np.inf):
                 return f"often bought together with {title(anchors[0])}"
             return f"similar to {title(anchors[0])}"
         if scene in ("cart", "post_purchase") and anchors:
@@ -354,9 +356,9 @@ class RecommendationEngine:
             return "you bought this before"
         if item_id in history:
             return "you viewed this recently"
-        best = min(sources, key=lambda n: sources[n]) if sources else "popularity"
+        best = min(sources, key=lambda n: sources[n]) if sources else None
         history = [h for h in history if h in self.catalog.index]
-        if best == "popularity" or not history:
+        if best is None or best in self.impersonal or not history:
             category = self.catalog.top_category[self.catalog.index[item_id]]
             return f"popular in {category}" if category else "popular right now"
         anchor = self._closest(item_id, history[-10:]) or history[-1]
@@ -365,7 +367,7 @@ class RecommendationEngine:
 
     def _closest(self, item_id: str, among: Sequence[str]) -> str | None:
         """The item of ``among`` most similar to ``item_id`` by text embedding (None without text)."""
-        text = self.sources.get("text")
+        text = self.sources.get(self.text_source) if self.text_source else None
         if text is None or not among:
             return None
         index = text.item_index()

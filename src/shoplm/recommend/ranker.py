@@ -22,17 +22,20 @@ from shoplm.errors import InputError
 from shoplm.estimator import Estimator
 from shoplm.recommend.base import CandidateSource, Interactions
 from shoplm.recommend.catalog import CatalogView
+from shoplm.recommend.components import SOURCES
 
-#: Sources whose ranks become features, in a fixed order (missing ones are zeros).
-FEATURE_SOURCES = ("sequential", "cooccurrence", "als", "text", "popularity")
-FEATURE_NAMES = (
-    *(f"inv_rank_{s}" for s in FEATURE_SOURCES),
-    *(f"has_{s}" for s in FEATURE_SOURCES),
-    "fused",
-    "category_affinity",
-    "seen_before",
-    "history_length",
-)
+#: Features that do not depend on which sources there are, after the per-source ones.
+SHARED_FEATURES = ("fused", "category_affinity", "seen_before", "history_length")
+
+
+def feature_names(layout: Sequence[str]) -> list[str]:
+    """The feature columns for per-source features over ``layout`` (source names, in order).
+
+    Example:
+        >>> feature_names(["als"])
+        ['inv_rank_als', 'has_als', 'fused', 'category_affinity', 'seen_before', 'history_length']
+    """
+    return [*(f"inv_rank_{s}" for s in layout), *(f"has_{s}" for s in layout), *SHARED_FEATURES]
 
 
 def candidate_features(
@@ -42,17 +45,20 @@ def candidate_features(
     catalog: CatalogView,
     history: Sequence[str],
     *,
-    sources: Sequence[str] = FEATURE_SOURCES,
+    layout: Sequence[str] = tuple(SOURCES),
+    sources: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """One feature row per candidate (see ``FEATURE_NAMES``); shared by training and serving.
+    """One feature row per candidate (see :func:`feature_names`); shared by training and serving.
 
-    Only ``sources`` (those the ranker was trained with) contribute; others read as absent.
+    ``layout`` fixes the per-source columns; only ``sources`` (those the ranker was trained
+    with, default: all of the layout) contribute, others read as absent.
     """
     n = len(candidates)
-    ranks = {name: rank for name, rank in ranks.items() if name in sources}
+    allowed = set(layout if sources is None else sources)
+    ranks = {name: rank for name, rank in ranks.items() if name in allowed}
     columns: list[np.ndarray] = []
     presence: list[np.ndarray] = []
-    for name in FEATURE_SOURCES:
+    for name in layout:
         rank = ranks.get(name)
         if rank is None:
             columns.append(np.zeros(n))
@@ -119,6 +125,8 @@ class HybridRanker(Estimator):
         train, _held_out = interactions.hold_out_last(set(users))
         engine = RecommendationEngine(catalog, source_factory(train))
         self.sources_ = sorted(engine.sources)
+        # Every registered source has its columns (zeros when absent), so the layout is fixed at training.
+        self.layout_ = list(SOURCES)
         features, labels, groups = [], [], []
         for user in users:
             history, target = sequences[user][:-1], sequences[user][-1]
@@ -128,7 +136,11 @@ class HybridRanker(Estimator):
             label = (candidates == catalog.index[target]).astype(np.int32)
             if not label.any():
                 continue  # the target was not among the candidates: nothing to learn to order
-            features.append(candidate_features(candidates, ranks, fused, catalog, history, sources=self.sources_))
+            features.append(
+                candidate_features(
+                    candidates, ranks, fused, catalog, history, layout=self.layout_, sources=self.sources_
+                )
+            )
             labels.append(label)
             groups.append(len(candidates))
         if len(groups) < 10:
@@ -161,20 +173,30 @@ class HybridRanker(Estimator):
         history: Sequence[str],
     ) -> np.ndarray:
         """Features from the engine's fusion, then :meth:`rerank`."""
-        return self.rerank(candidate_features(candidates, ranks, fused, catalog, history, sources=self.sources_))
+        features = candidate_features(
+            candidates, ranks, fused, catalog, history, layout=self.layout_, sources=self.sources_
+        )
+        return self.rerank(features)
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         # LightGBM's own text format: readable, versioned, no pickle.
         model_text = self.booster_.model_to_string()
         encoded = np.frombuffer(model_text.encode("utf-8"), dtype=np.uint8)
-        state = {"training_groups": self.training_groups_, "features": list(FEATURE_NAMES), "sources": self.sources_}
+        state = {
+            "training_groups": self.training_groups_,
+            "features": feature_names(self.layout_),
+            "sources": self.sources_,
+        }
         return {"booster_text": encoded}, state
 
     def _set_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         import lightgbm as lgb
 
-        if state.get("features") != list(FEATURE_NAMES):
+        features = list(state.get("features", []))
+        layout = [name.removeprefix("inv_rank_") for name in features if name.startswith("inv_rank_")]
+        if features != feature_names(layout):
             raise InputError("this ranker was trained on other features: retrain it")
+        self.layout_ = layout
         self.booster_ = lgb.Booster(model_str=arrays["booster_text"].tobytes().decode("utf-8"))
         self.training_groups_ = int(state["training_groups"])
         self.sources_ = list(state["sources"])

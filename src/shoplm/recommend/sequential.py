@@ -548,6 +548,11 @@ class SequentialRecommender(CandidateSource):
         return logits
 
     # -- scoring -----------------------------------------------------------------------
+    def prepare_serving(self) -> None:
+        """Serve on one thread: one short history is far too little work to split, and concurrent
+        requests toggling the process-wide thread count would race each other."""
+        torch.set_num_threads(1)
+
     def score(self, history: Sequence[str]) -> np.ndarray:
         """One score per item of ``item_ids_`` for the live ``history`` (unknown ids ignored).
 

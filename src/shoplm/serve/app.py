@@ -109,7 +109,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         live=live,
         sessions=SessionStore(server.session_hours),
         owns_store=owns_store,
-        assistant=LiveAssistant(opened, settings, live),  # loads nothing until the first message
+        assistant=LiveAssistant(opened, settings, live),  # loaded by the lifespan, after the recommender
     )
     metrics.gauge(lambda: _model_gauges(state))
 
@@ -121,6 +121,11 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
         except Exception as exc:  # serve events and health anyway; /readyz says why models are missing
             state.live.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("could not load the models at start")
+        try:
+            await anyio.to_thread.run_sync(state.assistant.load)
+        except Exception as exc:  # the other routes serve anyway; the assistant's answer 503 with the reason
+            state.assistant.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("could not load the assistant at start")
         state.live.start()
         try:
             yield

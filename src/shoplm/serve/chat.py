@@ -1,15 +1,17 @@
-"""The customer-service assistant of a running service: built once, on first use, shared by every request.
+"""The customer-service assistant of a running service: loaded at start, shared by every request.
 
-The first message loads what the assistant needs (intent and sentiment models, encoder,
-policy passages, item vectors for product linking); later turns reuse it. Recommendations come from the
-service's live recommender, read per call, so a hot model reload reaches the assistant too.
+The service loads the assistant with its models when it starts (``/readyz`` says whether it
+is there). When its models are not trained yet, the assistant's routes answer 503 with the
+command that trains them, and the next message after ``shoplm train assistant`` loads them
+(a load, never a training). Recommendations come from the service's live recommender, read
+per call, so a hot model reload reaches the assistant too.
 
 The API names users by the shop's own id, the dashboard by the pseudonymous id the store
 keeps; :meth:`LiveAssistant.reply` takes either (``pseudonymous=True`` for the latter) on the
 same assistant, so the dashboard does not load a second copy of the models.
 
 Example:
-    >>> live_assistant = LiveAssistant(store, settings, live_models)     # doctest: +SKIP
+    >>> live_assistant = LiveAssistant(store, settings, live_models).load()     # doctest: +SKIP
     >>> live_assistant.reply("conv-1", "U00042", "where is order O0000123?").intent  # doctest: +SKIP
     'track_order'
 """
@@ -19,31 +21,29 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import zlib
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from sqlalchemy import select
 
 from shoplm.config import Settings
+from shoplm.errors import ModelFileError
 from shoplm.ingest.pseudonymize import Pseudonymizer
 from shoplm.serve.live import LiveModels
 from shoplm.store import Store
-from shoplm.store.schema import conversations as conversations_table
-from shoplm.store.schema import messages as messages_table
 
 if TYPE_CHECKING:
-    from shoplm.assistant.dialogue import Assistant, AssistantTurn
+    from shoplm.app.assistant import Assistant
+    from shoplm.assistant.dialogue import AssistantTurn
 
 log = logging.getLogger("shoplm.serve")
 
 #: Assistant turns computed at once: they are CPU-bound, so more would only slow each other
 #: down and take worker threads from the cheap routes.
 MAX_CONCURRENT_TURNS = 2
-
-
-#: The assistant's parts loaded on first use (those its version has).
-_LAZY_PARTS = ("classifier", "sentiment", "policy_index", "extractor", "catalog")
+#: A failed load is tried again by a message at most this often (models may be trained meanwhile).
+RETRY_SECONDS = 5.0
 
 
 class LiveRecommender:
@@ -66,18 +66,25 @@ class LiveRecommender:
 
 
 class LiveAssistant:
-    """Holds the service's :class:`~shoplm.assistant.dialogue.Assistant`, built on first use."""
+    """Holds the service's :class:`~shoplm.app.assistant.Assistant`, loaded by :meth:`load`."""
 
     def __init__(self, store: Store, settings: Settings, live: LiveModels, *, stripes: int = 64) -> None:
         self.store = store
         self.settings = settings
         self.live = live
+        self.last_error: str | None = None
         self._assistant: Assistant | None = None
-        self._build_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._tried = 0.0
         # Turns of one conversation run one at a time (each reads, then writes its state); a
         # fixed set of locks picked by hash keeps memory bounded however many conversations.
         self._stripes = [threading.Lock() for _ in range(stripes)]
         self._limiter: anyio.CapacityLimiter | None = None
+        self._pseudonymizer = Pseudonymizer(settings.hmac_key)
+
+    @property
+    def loaded(self) -> bool:
+        return self._assistant is not None
 
     def limiter(self) -> anyio.CapacityLimiter:
         """Worker threads for turns (:data:`MAX_CONCURRENT_TURNS`); call it in the event loop."""
@@ -85,28 +92,40 @@ class LiveAssistant:
             self._limiter = anyio.CapacityLimiter(MAX_CONCURRENT_TURNS)
         return self._limiter
 
+    def load(self) -> LiveAssistant:
+        """Load the assistant and its models now; a missing model is remembered in ``last_error``."""
+        with self._load_lock:
+            if self._assistant is None:
+                self._tried = time.monotonic()
+                from shoplm.app.assistant import Assistant
+
+                try:
+                    self._assistant = Assistant.load(
+                        self.store, self.settings, recommender=LiveRecommender(self.live).recommend
+                    )
+                    self.last_error = None
+                    log.info("customer-service assistant loaded")
+                except ModelFileError as exc:
+                    self.last_error = str(exc)
+                    log.warning("the assistant is not available: %s", exc)
+        return self
+
     def get(self) -> Assistant:
-        """The assistant, built (and its models loaded) by the first caller; the others wait for it."""
+        """The loaded assistant; before it could be loaded, a :class:`ModelFileError` naming the fix."""
+        if self._assistant is None and time.monotonic() - self._tried >= RETRY_SECONDS:
+            self.load()
         if self._assistant is None:
-            with self._build_lock:
-                if self._assistant is None:
-                    self._assistant = self._build()
+            raise ModelFileError(self.last_error or "the assistant is not loaded yet")
         return self._assistant
 
-    def _build(self) -> Assistant:
-        from shoplm.assistant.dialogue import Assistant
-
-        log.info("loading the customer-service assistant")
-        bot = Assistant(self.store, self.settings, recommender=LiveRecommender(self.live))
-        # Load every lazily loaded part now, under the build lock: concurrent first turns
-        # would otherwise each load (or train, when none is saved) their own copy.
-        for part in _LAZY_PARTS:
-            if isinstance(getattr(type(bot), part, None), property):
-                getattr(bot, part)
-        return bot
-
     def reply(
-        self, conversation_id: str, user_id: str | None, text: str, *, pseudonymous: bool = False
+        self,
+        conversation_id: str,
+        user_id: str | None,
+        text: str,
+        *,
+        pseudonymous: bool = False,
+        transcript: str | None = None,
     ) -> AssistantTurn:
         """One turn of ``conversation_id`` (blocking: call it from a worker thread).
 
@@ -115,13 +134,13 @@ class LiveAssistant:
         bot = self.get()
         stripe = self._stripes[zlib.crc32(conversation_id.encode("utf-8")) % len(self._stripes)]
         with stripe:
-            return bot.reply(conversation_id, user_id, text, pseudonymous=pseudonymous)
+            return bot.reply(conversation_id, user_id, text, pseudonymous=pseudonymous, transcript=transcript)
 
     def user_key(self, user_id: str | None, *, pseudonymous: bool = False) -> str:
         """The pseudonymous id a conversation of ``user_id`` is stored under (empty for a guest)."""
         if not user_id or not str(user_id).strip():
             return ""
-        return str(user_id).strip() if pseudonymous else Pseudonymizer(self.settings.hmac_key).user(user_id)
+        return str(user_id).strip() if pseudonymous else self._pseudonymizer.user(user_id)
 
 
 def read_conversation(store: Store, conversation_id: str, *, limit: int = 500) -> dict[str, Any] | None:
@@ -130,38 +149,23 @@ def read_conversation(store: Store, conversation_id: str, *, limit: int = 500) -
 
     Messages are as the assistant stored them: PII masked, user ids pseudonymous.
     """
-    c = conversations_table.c
-    m = messages_table.c
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            select(c.conversation_id, c.user_id, c.channel, c.status, c.started_ms, c.state).where(
-                c.conversation_id == conversation_id
-            )
-        ).first()
-        if row is None:
-            return None
-        rows = conn.execute(
-            select(m.role, m.text, m.intent, m.ts_ms)
-            .where(m.conversation_id == conversation_id)
-            .order_by(m.ts_ms.desc(), m.message_id.desc())
-            .limit(limit)
-        ).fetchall()
+    stored = store.conversations.load(conversation_id)
+    if stored is None:
+        return None
     try:
-        state = json.loads(row.state or "{}")
+        state = json.loads(stored.state or "{}")
     except json.JSONDecodeError:
         state = {}  # the assistant starts such a conversation afresh too
     if not isinstance(state, dict):
         state = {}
     pending = state.get("pending") if isinstance(state.get("pending"), dict) else None
     return {
-        "conversation_id": row.conversation_id,
-        "user_id": row.user_id,
-        "channel": row.channel or "",
-        "status": row.status or "open",
-        "started_ms": int(row.started_ms),
+        "conversation_id": stored.conversation_id,
+        "user_id": stored.user_id or None,
+        "channel": stored.channel,
+        "status": stored.status,
+        "started_ms": stored.started_ms,
         "escalation": state.get("escalation") if isinstance(state.get("escalation"), dict) else None,
         "pending": {"tool": str(pending.get("tool", "")), "order_id": pending.get("order_id")} if pending else None,
-        "messages": [
-            {"role": r.role, "text": r.text, "intent": r.intent or "", "ts_ms": int(r.ts_ms)} for r in reversed(rows)
-        ],
+        "messages": store.conversations.messages(conversation_id, limit=limit),
     }

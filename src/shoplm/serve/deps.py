@@ -16,8 +16,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from shoplm.app.recommender import ShopRecommender
 from shoplm.config import Settings
-from shoplm.recommend.live import ShopRecommender
 from shoplm.serve.auth import ApiKey, KeyStore, RateLimiter, SessionStore, scope_allows
 from shoplm.serve.chat import LiveAssistant
 from shoplm.serve.errors import ApiError
@@ -37,11 +37,11 @@ class ServiceState:
     metrics: Metrics
     live: LiveModels
     sessions: SessionStore
+    #: The customer-service assistant, loaded at start (see :mod:`shoplm.serve.chat`).
+    assistant: LiveAssistant
     # One writer at a time: SQLite has one anyway, and waiting on a lock is cheaper than its busy loop.
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     owns_store: bool = False
-    #: The customer-service assistant, built on its first message (see :mod:`shoplm.serve.chat`).
-    assistant: LiveAssistant | None = None
 
 
 def get_state(request: Request) -> ServiceState:

@@ -17,13 +17,12 @@ import logging
 import threading
 import time
 
+from shoplm.app.recommender import RefreshScheduler, ShopRecommender
+from shoplm.app.registry import ModelRegistry
 from shoplm.config import Settings
 from shoplm.errors import ModelFileError
 from shoplm.recommend.catalog import CATALOG_COLUMNS
-from shoplm.recommend.live import RefreshScheduler, ShopRecommender
-from shoplm.registry import ModelRegistry
 from shoplm.store import Store
-from shoplm.store.schema import items as items_table
 
 log = logging.getLogger("shoplm.serve")
 
@@ -78,7 +77,7 @@ class LiveModels:
 
     def _catch_up(self, shop: ShopRecommender, since_ms: int) -> None:
         """Items put while the new models loaded went to the old object: give them to the new one."""
-        frame = self.store.frame("items", CATALOG_COLUMNS, where=items_table.c.updated_ms >= since_ms - 1000)
+        frame = self.store.items.changed_since(since_ms - 1000, CATALOG_COLUMNS)
         if len(frame):
             shop.add_items(frame)
 

@@ -2,6 +2,10 @@
 
 Writes are idempotent upserts keyed by primary key plus a content hash, so feeding the same
 data twice adds nothing; reads come back as pandas DataFrames (or Arrow tables) for training.
+Everything a table family needs beyond that (a user's live history, an order with its lines,
+a conversation's state, an API key's row) is a method of its repository, reached as
+``store.events``, ``store.items``, ``store.users``, ``store.orders``, ``store.conversations``
+and ``store.api_keys``: SQL lives in this package only.
 
 Example:
     >>> import pandas as pd
@@ -16,20 +20,29 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, tuple_
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, text, tuple_
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from shoplm.errors import ShoplmError
+from shoplm.store.api_keys import ApiKeyRepository
+from shoplm.store.conversations import ConversationRepository
+from shoplm.store.events import EventRepository
+from shoplm.store.items import ItemRepository
+from shoplm.store.orders import OrderRepository
 from shoplm.store.schema import TABLES, metadata
+from shoplm.store.users import UserRepository
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # Bound parameters per IN (...) lookup: below SQLite's oldest limit of 999.
 _LOOKUP_BATCH = 900
@@ -92,11 +105,37 @@ def _none_for_missing(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return as_object.to_dict("records")
 
 
+def sqlite_files(url: str) -> list[Path]:
+    """The files of a SQLite database at ``url`` (database, WAL, shared memory); none for others.
+
+    Example:
+        >>> [p.name for p in sqlite_files("sqlite:////tmp/shop.sqlite")]
+        ['shop.sqlite', 'shop.sqlite-wal', 'shop.sqlite-shm']
+        >>> sqlite_files("postgresql://db/shop")
+        []
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return []
+    return [Path(parsed.database + suffix) for suffix in ("", "-wal", "-shm")]
+
+
 class Store:
-    """Typed access to the shop's data. Open with :meth:`open`; close with :meth:`close`."""
+    """Typed access to the shop's data. Open with :meth:`open`; close with :meth:`close`.
+
+    Attributes:
+        events, items, users, orders, conversations, api_keys: the repository of each table
+            family (see their modules).
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.events = EventRepository(self)
+        self.items = ItemRepository(self)
+        self.users = UserRepository(self)
+        self.orders = OrderRepository(self)
+        self.conversations = ConversationRepository(self)
+        self.api_keys = ApiKeyRepository(self)
 
     @classmethod
     def open(cls, url: str, *, create: bool = True) -> Store:
@@ -116,6 +155,26 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        Example:
+            >>> store = Store.open("sqlite://")
+            >>> with store.transaction() as connection:
+            ...     _ = store.upsert("users", pd.DataFrame({"user_id": ["u1"], "content_hash": ["h"]}),
+            ...                      connection=connection)
+            >>> store.count("users")
+            1
+        """
+        with self.engine.begin() as connection:
+            yield connection
+
+    def ping(self) -> None:
+        """Raise unless the database answers (for readiness checks)."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
 
     def __enter__(self) -> Store:
         return self
@@ -285,20 +344,17 @@ class Store:
 
     def arrow(self, table_name: str, columns: Sequence[str] | None = None, **kwargs: Any) -> pa.Table:
         """Rows of a table as an Arrow table (see :meth:`frame`)."""
+        import pyarrow as pa  # only here: importing it costs a serving process a quarter second
+
         return pa.Table.from_pandas(self.frame(table_name, columns, **kwargs), preserve_index=False)
-
-    def events(
-        self, columns: Iterable[str] = ("user_id", "item_id", "event_type", "ts_ms", "session_id")
-    ) -> pd.DataFrame:
-        """Behaviour events in time order, for training."""
-        return self.frame("events", list(columns), order_by=["ts_ms"])
-
-    def catalog(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
-        """The item catalog."""
-        return self.frame("items", list(columns) if columns else None, order_by=["item_id"])
 
 
 _INT_COLUMNS = {"ts_ms", "updated_ms", "created_ms", "started_ms", "line_no", "quantity"}
+
+
+def typed_frame(frame: pd.DataFrame, table_name: str) -> pd.DataFrame:
+    """Give integer timestamp columns a numeric dtype even when the frame is empty."""
+    return _typed(frame, table_name)
 
 
 def _typed(frame: pd.DataFrame, table_name: str) -> pd.DataFrame:

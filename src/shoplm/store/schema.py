@@ -137,6 +137,16 @@ messages = Table(
 )
 Index("ix_messages_conversation", messages.c.conversation_id, messages.c.ts_ms)
 
+# Digests of OpenAI-style chat transcripts (the messages a client sends back each time), so a
+# chat UI that resends the whole history continues the stored conversation it came from.
+chat_transcripts = Table(
+    "chat_transcripts",
+    metadata,
+    Column("digest", String(64), primary_key=True, doc="SHA-256 of key id, user and the messages so far"),
+    Column("conversation_id", String(128), ForeignKey("conversations.conversation_id"), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,

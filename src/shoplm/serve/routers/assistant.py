@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from shoplm.serve.chat import LiveAssistant, read_conversation
+from shoplm.serve.chat import read_conversation
 from shoplm.serve.deps import ServiceState, get_state, require
 from shoplm.serve.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from shoplm.serve.schemas import (
@@ -39,18 +39,11 @@ def new_conversation_id() -> str:
     return f"conv-{uuid.uuid4().hex}"
 
 
-def live_assistant(state: ServiceState) -> LiveAssistant:
-    """The service's assistant holder (nothing is loaded until the first message)."""
-    if state.assistant is None:
-        state.assistant = LiveAssistant(state.store, state.settings, state.live)
-    return state.assistant
-
-
 async def assistant_turn(
     state: ServiceState, conversation_id: str, user_id: str | None, text: str, *, pseudonymous: bool = False
 ) -> dict[str, Any]:
     """One turn in a worker thread, as the API answers it; 403 in another user's conversation."""
-    holder = live_assistant(state)
+    holder = state.assistant
 
     def run() -> dict[str, Any]:
         turn = holder.reply(conversation_id, user_id, text, pseudonymous=pseudonymous)
@@ -84,8 +77,8 @@ async def post_message(message: AssistantMessage, request: Request) -> dict[str,
     """Answer one customer message; omit ``conversation_id`` to start a conversation.
 
     Order changes (cancel, refund, new address) are first ``proposed`` with a summary; only
-    a "yes" in the next message applies them. The first message after a start loads the
-    assistant's models and takes a few seconds; later ones take tens of milliseconds.
+    a "yes" in the next message applies them. The assistant's models load when the service
+    starts; before ``shoplm train assistant`` has made them, this answers 503.
     """
     conversation_id = message.conversation_id or new_conversation_id()
     return await assistant_turn(get_state(request), conversation_id, message.user_id, message.text)
@@ -115,7 +108,7 @@ def get_conversation(
     found = read_conversation(state.store, conversation_id)
     # Someone else's conversation answers like an unknown one: its existence is not disclosed.
     if found is not None and user_id is not None:
-        owner = live_assistant(state).user_key(user_id.encode("utf-8", errors="replace").decode("utf-8"))
+        owner = state.assistant.user_key(user_id.encode("utf-8", errors="replace").decode("utf-8"))
         if (found["user_id"] or "") != owner:
             found = None
     if found is None:

@@ -8,15 +8,14 @@ from typing import Annotated
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from shoplm.app.recommender import ShopRecommender
 from shoplm.ingest.pipeline import ingest
 from shoplm.recommend.catalog import CATALOG_COLUMNS
-from shoplm.recommend.live import ShopRecommender
 from shoplm.serve.deps import get_recommender, get_state, require
 from shoplm.serve.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from shoplm.serve.routers.events import ingest_result
 from shoplm.serve.routers.recommendations import recommendation_list
 from shoplm.serve.schemas import ItemBatch, ItemsResult, RecommendationList
-from shoplm.store.schema import items as items_table
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=ERROR_RESPONSES)
 
@@ -53,7 +52,7 @@ def put_items(batch: ItemBatch, request: Request) -> dict[str, object]:
     shop = state.live.current
     if shop is not None and report.accepted:
         ids = sorted({i.item_id for i in batch.items})
-        stored = state.store.frame("items", CATALOG_COLUMNS, where=items_table.c.item_id.in_(ids))
+        stored = state.store.items.by_ids(ids, CATALOG_COLUMNS)
         recommendable = shop.add_items(stored)
     return {**result, "recommendable": recommendable}
 

@@ -28,11 +28,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
+from shoplm.app.recommender import ShopRecommender
 from shoplm.errors import InputError
 from shoplm.ingest.pseudonymize import mask_pii
-from shoplm.recommend.live import ShopRecommender
 from shoplm.serve.auth import ApiKey, scope_allows
 from shoplm.serve.chat import read_conversation
 from shoplm.serve.deps import ServiceState, check_rate, get_state
@@ -40,7 +39,6 @@ from shoplm.serve.errors import ApiError
 from shoplm.serve.routers.assistant import assistant_turn
 from shoplm.serve.routers.users import user_profile
 from shoplm.serve.schemas import CONVERSATION_ID, MAX_CONVERSATION_ID, MAX_MESSAGE_CHARS
-from shoplm.store.schema import events as events_table
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -258,26 +256,17 @@ def _shop(request: Request) -> ShopRecommender:
 
 def active_users(state: ServiceState, *, window: int = 3000, limit: int = 12) -> list[dict[str, Any]]:
     """The users with the newest events (read from the newest ``window`` events: an index scan)."""
-    statement = select(events_table.c.user_id, events_table.c.ts_ms).order_by(events_table.c.ts_ms.desc()).limit(window)
-    with state.store.engine.connect() as conn:
-        rows = conn.execute(statement).fetchall()
-    if not rows:
-        return []
-    frame = pd.DataFrame(rows, columns=["user_id", "ts_ms"])
-    grouped = frame.groupby("user_id")["ts_ms"].agg(["count", "max"]).sort_values("max", ascending=False).head(limit)
     return [
-        {"user_id": str(user), "events": int(row["count"]), "last": _when(int(row["max"]))}
-        for user, row in grouped.iterrows()
+        {"user_id": user, "events": count, "last": _when(newest)}
+        for user, count, newest in state.store.events.recent_users(window=window, limit=limit)
     ]
 
 
 def recent_events(state: ServiceState, shop: ShopRecommender | None, *, limit: int = 20) -> list[dict[str, Any]]:
-    columns = [events_table.c[c] for c in ("event_id", "user_id", "item_id", "event_type", "query", "ts_ms")]
-    statement = select(*columns).order_by(events_table.c.ts_ms.desc()).limit(limit)
-    with state.store.engine.connect() as conn:
-        rows = conn.execute(statement).fetchall()
     feed = []
-    for event_id, user_id, item_id, event_type, query, ts_ms in rows:
+    for row in state.store.events.newest(limit=limit):
+        event_id, user_id, item_id = row["event_id"], row["user_id"], row["item_id"]
+        event_type, query, ts_ms = row["event_type"], row["query"], row["ts_ms"]
         title = shop.engine.catalog.title(str(item_id)) if shop is not None and item_id else ""
         feed.append(
             {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import text
 
 from shoplm.serve.deps import get_state
 from shoplm.serve.metrics import CONTENT_TYPE
@@ -28,8 +27,7 @@ def readyz(request: Request) -> JSONResponse:
     state = get_state(request)
     store_ok, detail = True, None
     try:
-        with state.store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        state.store.ping()
     except Exception as exc:  # any failure to reach the store means not ready
         store_ok, detail = False, f"store unreachable: {type(exc).__name__}"
     version = state.live.version

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from shoplm.app.recommender import ShopRecommender
 from shoplm.recommend.engine import Scene
-from shoplm.recommend.live import ShopRecommender
 from shoplm.serve.deps import get_recommender, require
 from shoplm.serve.errors import ERROR_RESPONSES
 from shoplm.serve.schemas import RecommendationList

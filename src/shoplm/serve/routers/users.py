@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
-from shoplm.recommend.live import ShopRecommender
+from shoplm.app.recommender import ShopRecommender
 from shoplm.serve.deps import get_recommender, require
 from shoplm.serve.errors import ERROR_RESPONSES
 from shoplm.serve.schemas import Profile

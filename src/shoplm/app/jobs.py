@@ -1,7 +1,9 @@
 """Application jobs that tie the layers together: encode the catalog, train, describe, demo.
 
 The CLI and the HTTP service call these; they hold no state of their own beyond files in
-``settings.data_dir``: item embeddings in ``embeddings/``, models in ``models/NAME/``.
+``settings.data_dir``: item embeddings in ``embeddings/``, model versions in ``models/``.
+Which candidate sources are trained comes from the source registry
+(:data:`shoplm.recommend.components.SOURCES`): every source whose needs the data meets.
 
 Example:
     >>> import tempfile
@@ -25,11 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shoplm.app.registry import ModelRegistry
 from shoplm.config import Settings
 from shoplm.errors import ModelFileError, ShoplmError
 from shoplm.estimator import Estimator, read_model_meta
-from shoplm.registry import ModelRegistry
-from shoplm.store import Store
+from shoplm.interactions import Interactions
+from shoplm.lm.texts import item_texts
+from shoplm.store import Store, sqlite_files
 
 ProgressFactory = Callable[..., AbstractContextManager[Callable[[int, int], None]]]
 
@@ -37,27 +41,7 @@ INGEST_ORDER = ("items", "users", "events", "orders", "reviews", "conversations"
 DEMO_SEQUENTIAL_MINUTES = 1.5
 
 
-# -- item texts and embeddings -----------------------------------------------------------
-def item_texts(catalog: pd.DataFrame) -> list[str]:
-    """The text a language model reads for each item: title, brand and category.
-
-    Kept short on purpose: encoding cost grows with length, and titles carry most of the
-    meaning. The description is not included.
-
-    Example:
-        >>> item_texts(pd.DataFrame({"title": ["Mug"], "brand": ["Acme"], "category": ["Kitchen > Mugs"]}))
-        ['Mug | Acme | Kitchen > Mugs']
-    """
-    parts = [catalog["title"].fillna("").astype(str)]
-    for column in ("brand", "category"):
-        if column in catalog.columns:
-            parts.append(catalog[column].fillna("").astype(str))
-    joined = parts[0]
-    for part in parts[1:]:
-        joined = joined + np.where(part != "", " | " + part, "")
-    return joined.str.strip().tolist()
-
-
+# -- item embeddings ----------------------------------------------------------------------
 def _slug(model_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id)[:80]
 
@@ -83,7 +67,7 @@ def encode_catalog(store: Store, settings: Settings, *, progress: bool = True) -
     from shoplm.lm import load_encoder
 
     started = time.perf_counter()
-    catalog = store.catalog(["item_id", "title", "brand", "category"])
+    catalog = store.items.catalog(["item_id", "title", "brand", "category"])
     encoder = load_encoder(settings)
     vectors = encoder.encode(item_texts(catalog), mode="passage", progress=progress)
     path = embeddings_path(settings, encoder.model_id)
@@ -119,105 +103,91 @@ class TrainResult:
     model: Estimator = field(repr=False)
 
 
-def training_interactions(store: Store) -> Any:
-    """Events of the store as :class:`~shoplm.recommend.base.Interactions` (bot bursts left out)."""
-    from shoplm.recommend.base import Interactions
-
-    events = store.frame("events", ["user_id", "item_id", "event_type", "ts_ms", "suspected_bot"])
-    events = events[~events["suspected_bot"].astype(bool)]
-    return Interactions.from_frame(events)
+def training_interactions(store: Store) -> Interactions:
+    """Events of the store as :class:`~shoplm.interactions.Interactions` (bot bursts left out)."""
+    return Interactions.from_frame(store.events.frame(("user_id", "item_id", "event_type", "ts_ms"), with_bots=False))
 
 
-def candidate_source_factory(
-    catalog: pd.DataFrame, settings: Settings, item_ids: np.ndarray | None, vectors: np.ndarray | None
-) -> Callable[[Any], dict[str, Any]]:
-    """A function fitting the cheap candidate sources on given interactions (for training and the ranker)."""
-    from shoplm.recommend import (
-        ALSRecommender,
-        CooccurrenceRecommender,
-        PopularityRecommender,
-        TextSimilarityRecommender,
+def training_inputs(
+    interactions: Interactions, catalog: pd.DataFrame, settings: Settings, item_ids: Any, vectors: Any
+) -> Any:
+    """What the source registry's factories read (see :class:`~shoplm.recommend.components.TrainingInputs`)."""
+    from shoplm.recommend.components import TrainingInputs
+
+    return TrainingInputs(
+        interactions=interactions,
+        categories=dict(zip(catalog["item_id"], catalog["category"], strict=True)),
+        item_ids=item_ids,
+        vectors=vectors,
+        seed=settings.seed,
+        minutes=settings.recommend.sequential_minutes,
+        threads=max(1, os.cpu_count() or 1),
     )
-
-    categories = dict(zip(catalog["item_id"], catalog["category"], strict=True))
-
-    def factory(interactions: Any) -> dict[str, Any]:
-        sources: dict[str, Any] = {
-            "popularity": PopularityRecommender(by_category=True).fit(interactions, item_category=categories),
-            "cooccurrence": CooccurrenceRecommender().fit(interactions),
-            "als": ALSRecommender(random_state=settings.seed).fit(interactions),
-        }
-        if item_ids is not None and vectors is not None and len(item_ids):
-            sources["text"] = TextSimilarityRecommender().fit(interactions, item_ids=item_ids, embeddings=vectors)
-        return sources
-
-    return factory
 
 
 def train_recommenders(
     store: Store, settings: Settings, *, on_step: Callable[[str], None] | None = None
 ) -> dict[str, TrainResult]:
-    """Fit and save every recommender the data allows: candidate sources, the sequential model
-    (``settings.recommend.sequential``, time-capped) and the learned ranker; returns what was trained."""
+    """Fit and save every registered source the data allows (time-capped ones within their
+    budget), then the learned ranker, as a new model version made live at the end.
+
+    Args:
+        store: the shop's store.
+        settings: settings; ``recommend.disabled_sources`` and ``recommend.ranker`` choose what runs.
+        on_step: called with the name of each step as it starts (for progress displays).
+
+    Returns:
+        Name -> what was trained (empty when the store holds nothing to learn from).
+    """
+    from dataclasses import replace
+
     from shoplm.recommend.catalog import CATALOG_COLUMNS, CatalogView
+    from shoplm.recommend.components import SOURCES, fit_sources
     from shoplm.recommend.ranker import HybridRanker
 
     interactions = training_interactions(store)
-    catalog = store.catalog(CATALOG_COLUMNS)
+    catalog = store.items.catalog(CATALOG_COLUMNS)
     try:
         item_ids, vectors = load_item_embeddings(settings)
     except ShoplmError:
         item_ids, vectors = None, None
+    inputs = training_inputs(interactions, catalog, settings, item_ids, vectors)
+    disabled = set(settings.recommend.disabled_sources)
     results: dict[str, TrainResult] = {}
     registry = ModelRegistry(settings.models_dir)
     version_dir = registry.new_version()
-
-    def run(name: str, fit: Callable[[], Estimator]) -> Estimator:
+    for name, component in SOURCES.items():
+        if name in disabled or not component.can_fit(inputs):
+            continue
         if on_step:
             on_step(name)
         started = time.perf_counter()
-        model = fit()
-        path = model.save(version_dir / name)
-        results[name] = TrainResult(name, time.perf_counter() - started, path, model)
-        return model
+        model = component.fit(inputs)
+        results[name] = TrainResult(name, time.perf_counter() - started, model.save(version_dir / name), model)
+    if settings.recommend.ranker and len(interactions):
+        if on_step:
+            on_step("ranker")
 
-    factory = candidate_source_factory(catalog, settings, item_ids, vectors)
-    if not len(interactions):
-        if item_ids is not None and len(item_ids):
-            from shoplm.recommend import TextSimilarityRecommender
-
-            run("text", lambda: TextSimilarityRecommender().fit(item_ids=item_ids, embeddings=vectors))
-        if results:
-            registry.publish(version_dir.name)
-        return results
-    started = time.perf_counter()
-    if on_step:
-        on_step("candidate sources")
-    sources = factory(interactions)
-    seconds = (time.perf_counter() - started) / len(sources)
-    for name, model in sources.items():
-        results[name] = TrainResult(name, seconds, model.save(version_dir / name), model)
-    rec = settings.recommend
-    if rec.sequential:
-        from shoplm.recommend.sequential import SequentialRecommender
-
-        run(
-            "sequential",
-            lambda: SequentialRecommender(
-                max_minutes=rec.sequential_minutes, seed=settings.seed, num_threads=max(1, os.cpu_count() or 1)
-            ).fit(interactions, item_text_embeddings=vectors, item_ids=item_ids),
-        )
-    if rec.ranker:
-        view = CatalogView.from_frame(catalog)
-        try:
-            run(
-                "ranker",
-                lambda: HybridRanker(seed=settings.seed).fit(interactions, catalog=view, source_factory=factory),
+        def cheap_sources(train: Interactions) -> dict[str, Any]:
+            # The ranker's leave-last-out training refits the sources that are not time-capped.
+            return fit_sources(
+                replace(inputs, interactions=train), include=lambda c: not c.budgeted and c.name not in disabled
             )
+
+        started = time.perf_counter()
+        try:
+            ranker = HybridRanker(seed=settings.seed).fit(
+                interactions, catalog=CatalogView.from_frame(catalog), source_factory=cheap_sources
+            )
+            path = ranker.save(version_dir / "ranker")
+            results["ranker"] = TrainResult("ranker", time.perf_counter() - started, path, ranker)
         except ShoplmError as exc:  # too little data for a ranker: fusion alone serves
             if on_step:
                 on_step(f"ranker skipped: {exc}")
-    registry.publish(version_dir.name)
+    if results:
+        registry.publish(version_dir.name)
+    else:
+        shutil.rmtree(version_dir, ignore_errors=True)
     return results
 
 
@@ -231,7 +201,15 @@ def load_model(settings: Settings, name: str) -> Estimator:
 
 # -- information ------------------------------------------------------------------------
 def describe(settings: Settings) -> dict[str, Any]:
-    """What the store holds and which models are saved."""
+    """What the store holds and which models are saved.
+
+    Args:
+        settings: the shop's settings.
+
+    Returns:
+        ``database`` (URL, password hidden), ``counts`` per table, ``models`` (name -> class and
+        time saved) and the live ``model_version`` (None before the first training).
+    """
     store = Store.open(settings.database_url)
     try:
         counts = store.counts()
@@ -329,7 +307,7 @@ def run_demo(
 
 def sample_recommendations(store: Store, settings: Settings, *, users: int = 3, k: int = 5) -> list[dict[str, Any]]:
     """Top-k titles with reasons in every scene for the most active users (for reports)."""
-    from shoplm.recommend.live import ShopRecommender
+    from shoplm.app.recommender import ShopRecommender
 
     events = store.frame("events", ["user_id", "item_id", "event_type", "query", "ts_ms"])
     items = events[events["item_id"].notna()].sort_values("ts_ms", kind="stable")
@@ -380,9 +358,5 @@ def _demo_files(source_dir: Path) -> dict[str, Path]:
 
 
 def _remove_sqlite(settings: Settings) -> None:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database:
-        for suffix in ("", "-wal", "-shm"):
-            Path(url.database + suffix).unlink(missing_ok=True)
+    for path in sqlite_files(settings.database_url):
+        path.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""``shoplm serve`` and ``shoplm keys create|list|revoke`` (mounted in :mod:`shoplm.cli`).
+"""``shoplm serve`` and ``shoplm keys create|list|revoke``.
 
 Example:
     $ shoplm keys create --scope write --name storefront     # prints the key once
@@ -7,38 +7,18 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-DataDirOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where data, models and caches live (SHOPLM_DATA_DIR).")
-]
+from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings, open_store
 
 keys_app = typer.Typer(help="API keys of the HTTP service (stored as salted hashes only).", no_args_is_help=True)
 
 
-def _handled(function: F) -> F:
-    """:func:`shoplm.cli.handle_errors`, looked up when called (shoplm.cli imports this module)."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from shoplm.cli import handle_errors
-
-        return handle_errors(function)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
 def _settings(data_dir: Path | None, **server: Any) -> Any:
-    from shoplm.cli import load_settings
-
     settings = load_settings(data_dir)
     overrides = {k: v for k, v in server.items() if v is not None}
     if overrides:
@@ -49,14 +29,12 @@ def _settings(data_dir: Path | None, **server: Any) -> Any:
 
 
 def _key_store(data_dir: Path | None) -> Any:
-    from shoplm.serve.auth import KeyStore
-    from shoplm.store import Store
+    from shoplm.app.keys import KeyStore
 
-    settings = _settings(data_dir)
-    return KeyStore(Store.open(settings.database_url))
+    return KeyStore(open_store(_settings(data_dir)))
 
 
-@_handled
+@handle_errors
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on (default: server.host, 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default: server.port, 8000)")] = None,
@@ -70,8 +48,6 @@ def serve(
 
     settings = _settings(data_dir, host=host, port=port)
     app = create_app(settings)
-    from shoplm.cli import console
-
     console.print(
         f"shoplm serving {settings.database_url} on http://{settings.server.host}:{settings.server.port} "
         f"(dashboard: /dashboard, API docs: /docs)",
@@ -88,22 +64,20 @@ def serve(
 
 
 @keys_app.command("create")
-@_handled
+@handle_errors
 def keys_create(
     scope: Annotated[str, typer.Option(help="read, write or admin (each allows the ones before)")] = "read",
     name: Annotated[str, typer.Option(help="a label: who uses the key")] = "",
     data_dir: DataDirOption = None,
 ) -> None:
     """Create a key and print it once: only a salted hash is stored, it cannot be shown again."""
-    from shoplm.cli import console
-
     created = _key_store(data_dir).create(scope, name=name)
     console.print(f"created key {created.key.key_id} (scope {scope}); store it now, it is not shown again:")
     print(created.secret)
 
 
 @keys_app.command("list")
-@_handled
+@handle_errors
 def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     data_dir: DataDirOption = None,
@@ -112,8 +86,6 @@ def keys_list(
     import time
 
     from rich.table import Table
-
-    from shoplm.cli import console
 
     keys = _key_store(data_dir).list()
     if as_json:
@@ -132,13 +104,12 @@ def keys_list(
 
 
 @keys_app.command("revoke")
-@_handled
+@handle_errors
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="the key's id (from `shoplm keys list`)")],
     data_dir: DataDirOption = None,
 ) -> None:
     """Revoke a key; a running service refuses it within seconds."""
-    from shoplm.cli import console
     from shoplm.errors import InputError
 
     if not _key_store(data_dir).revoke(key_id):

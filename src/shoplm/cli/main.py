@@ -1,30 +1,25 @@
 """The ``shoplm`` command line (typer + rich). Every command has ``--help``.
 
-Errors in the input exit with status 2 and a message naming the file, line and field;
-other failures exit with status 1; nothing already stored is lost either way.
+The commands of each domain live beside this module (``serve`` and ``keys`` in
+:mod:`shoplm.cli.serve`, ``chat`` and the classifier benchmarks in :mod:`shoplm.cli.assistant`)
+and share :mod:`shoplm.cli.common`: its error handler gives every command the same exit
+statuses (2 for bad input, 1 for other failures).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from shoplm.config import Settings
+from shoplm.cli import assistant as assistant_commands
+from shoplm.cli import serve as serve_commands
+from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings, open_store, progress_bar
 from shoplm.errors import InputError, ShoplmError
-
-if TYPE_CHECKING:
-    from shoplm.store import Store
 
 app = typer.Typer(
     name="shoplm",
@@ -33,66 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-errors = Console(stderr=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-DataDirOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where data, models and caches live (SHOPLM_DATA_DIR).")
-]
-
-
-def handle_errors(function: F) -> F:
-    """Turn shoplm errors into a one-line message and an exit status instead of a traceback."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except InputError as exc:
-            errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except ShoplmError as exc:
-            errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            errors.print("interrupted: what was committed stays stored; re-run to continue")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def load_settings(data_dir: Path | None) -> Settings:
-    try:
-        return Settings(data_dir=data_dir) if data_dir else Settings()
-    except (ValueError, FileNotFoundError) as exc:
-        raise ShoplmError(f"invalid settings: {exc}") from exc
-
-
-@contextmanager
-def progress_bar(description: str, total: int | None = None, *, unit: str = "") -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar; yields ``update(done, total)``. Quiet when output is not a terminal."""
-    columns = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn() if unit != "bytes" else TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task(description, total=total)
-
-        def update(done: int, new_total: int) -> None:
-            progress.update(task, completed=done, total=new_total)
-
-        yield update
-
-
-def _open_store(settings: Settings) -> Store:
-    from shoplm.store import Store
-
-    return Store.open(settings.database_url)
 
 
 def _print_report(report: Any) -> None:
@@ -126,7 +61,7 @@ def ingest(
     from shoplm.ingest.pipeline import ingest as run_ingest
 
     settings = load_settings(data_dir)
-    store = _open_store(settings)
+    store = open_store(settings)
     with progress_bar(f"ingesting {kind}", unit="bytes") as update:
         report = run_ingest(
             kind, file, store=store, settings=settings, encoding=encoding, rejects_path=rejects, progress=update
@@ -136,7 +71,7 @@ def ingest(
     else:
         _print_report(report)
     if kind == "items" and encode_items and report.accepted:
-        from shoplm import jobs
+        from shoplm.app import jobs
 
         # Only new or changed texts reach the model (cache), so this is cheap after the first time.
         encoded = jobs.encode_catalog(store, settings, progress=console.is_terminal and not as_json)
@@ -165,7 +100,7 @@ def import_(
         return
     settings = load_settings(data_dir)
     importer = load_importer(format_name)
-    store = _open_store(settings)
+    store = open_store(settings)
     with progress_bar(f"importing {format_name}") as update:
         reports = importer.run(path, store=store, settings=settings, progress=update)
     for report in reports:
@@ -181,12 +116,12 @@ def encode(
     data_dir: DataDirOption = None,
 ) -> None:
     """Encode the catalog's item texts with the language model (cached: unchanged items cost nothing)."""
-    from shoplm import jobs
+    from shoplm.app import jobs
 
     settings = load_settings(data_dir)
     if model:
         settings.encoder.name = model
-    store = _open_store(settings)
+    store = open_store(settings)
     result = jobs.encode_catalog(store, settings, progress=console.is_terminal)
     console.print(
         f"[green]✓[/] encoded {result.count:,} items with {result.model_id} in {result.seconds:.1f} s "
@@ -198,7 +133,7 @@ def encode(
 @handle_errors
 def info(data_dir: DataDirOption = None) -> None:
     """Show settings (secrets masked), what the store holds and which models exist."""
-    from shoplm import jobs
+    from shoplm.app import jobs
 
     settings = load_settings(data_dir)
     summary = jobs.describe(settings)
@@ -226,7 +161,7 @@ def demo(
     data_dir: DataDirOption = None,
 ) -> None:
     """Generate the demo store (if absent), ingest it, encode items, train and print a report."""
-    from shoplm import jobs
+    from shoplm.app import jobs
 
     settings = load_settings(data_dir)
     jobs.run_demo(settings, console=console, progress_bar=progress_bar, fresh=fresh, small=small, seed=seed)
@@ -260,7 +195,7 @@ def train(
     data_dir: DataDirOption = None,
 ) -> None:
     """Train the recommenders (a new model version) and/or the assistant's intent and sentiment models."""
-    from shoplm import jobs
+    from shoplm.app import jobs
 
     if what not in ("recommenders", "assistant", "all"):
         raise InputError(f"unknown target {what!r}: use recommenders, assistant or all")
@@ -268,7 +203,7 @@ def train(
         raise InputError("--sentiment trains the assistant: use `shoplm train assistant --sentiment FILE`")
     settings = load_settings(data_dir)
     if what in ("recommenders", "all"):
-        store = _open_store(settings)
+        store = open_store(settings)
         with console.status("training") as status:
             trained = jobs.train_recommenders(store, settings, on_step=lambda n: status.update(f"training {n}"))
         if not trained:
@@ -309,10 +244,10 @@ def recommend(
     data_dir: DataDirOption = None,
 ) -> None:
     """Recommendations for a user in a scene, with titles and reasons."""
-    from shoplm.recommend.live import ShopRecommender
+    from shoplm.app.recommender import ShopRecommender
 
     settings = load_settings(data_dir)
-    shop = ShopRecommender.load(_open_store(settings), settings)
+    shop = ShopRecommender.load(open_store(settings), settings)
     recs = shop.recommend(user, scene=scene, k=k, item_id=item, cart=cart or (), query=query)
     if as_json:
         console.print_json(json.dumps([r.to_dict() for r in recs], ensure_ascii=False))
@@ -333,10 +268,10 @@ def profile(
     data_dir: DataDirOption = None,
 ) -> None:
     """A user's interest tags (categories, brands, price band) and profile vector."""
-    from shoplm.recommend.live import ShopRecommender
+    from shoplm.app.recommender import ShopRecommender
 
     settings = load_settings(data_dir)
-    shop = ShopRecommender.load(_open_store(settings), settings)
+    shop = ShopRecommender.load(open_store(settings), settings)
     found = shop.profile(user).to_dict()
     if as_json:
         console.print_json(json.dumps(found, ensure_ascii=False))
@@ -387,18 +322,10 @@ def bench_seqrec(
     print_results(results, console=console)
 
 
-from shoplm.serve.cli import keys_app, serve  # noqa: E402  (the HTTP service; imports nothing heavy)
-
-app.command()(serve)
-app.add_typer(keys_app, name="keys")
-
-
-# The customer-service assistant: `shoplm chat`, and `shoplm bench intents|sentiment`.
-from shoplm.assistant.chat_cli import register_chat  # noqa: E402  (typer commands only; models load on use)
-from shoplm.assistant.cli import register as register_classifier_bench  # noqa: E402
-
-register_chat(app)
-register_classifier_bench(bench_app)
+app.command()(serve_commands.serve)
+app.add_typer(serve_commands.keys_app, name="keys")
+assistant_commands.register_chat(app)
+assistant_commands.register(bench_app)
 
 
 def main() -> None:  # pragma: no cover - the console script calls app()

@@ -1,50 +1,30 @@
-"""``bench intents`` and ``bench sentiment``: a typer sub-app for the main CLI to mount.
+"""``shoplm chat`` and ``shoplm bench intents|sentiment``: the customer-service assistant's commands.
 
-Mount it in ``shoplm.cli`` with ``app.add_typer(bench_app, name="bench")``, or add the two
-commands to an existing ``bench`` group with ``register(existing_bench_group)``.
+``chat`` is interactive when stdin is a terminal (rich prompt, replies with intent and
+actions); otherwise one customer message per input line, one reply per output line
+(``--json``: the whole turn as a JSON object), so conversations can be scripted and tested.
 
 Example:
     $ shoplm bench intents --train ../shared/data/support-intents/bitext_customer_support.csv \\
           --text-col instruction --label-col intent --holdout 0.2 --out results.json
+    $ echo "where is my order O0000123?" | shoplm chat --user U00042
 """
 
 from __future__ import annotations
 
-import functools
 import json
+import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
-from shoplm.errors import InputError, ShoplmError
+from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings, open_store
 
-__all__ = ["bench_app", "register"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)  # a file path must not be cut in two
-
-bench_app = typer.Typer(help="Benchmarks on labelled files.", no_args_is_help=True, add_completion=False)
-
-
-def _handle_errors(function: F) -> F:
-    # Same exit codes as the main CLI: 2 for bad input, 1 for other shoplm errors.
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except InputError as exc:
-            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-        except (ShoplmError, ValueError, NotImplementedError) as exc:
-            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
+__all__ = ["register", "register_chat"]
 
 TrainOpt = Annotated[Path, typer.Option("--train", help="training file: .csv, .tsv, or .all/.txt 'label text' lines")]
 TestOpt = Annotated[Path | None, typer.Option("--test", help="test file (else --holdout or --folds)")]
@@ -97,7 +77,7 @@ LabelColOpt = Annotated[
 def _classifier_command(task: str, summary: str) -> Callable[..., None]:
     """One benchmark command; ``intents`` and ``sentiment`` differ only in their help texts."""
 
-    @_handle_errors
+    @handle_errors
     def command(
         train: TrainOpt,
         test: TestOpt = None,
@@ -141,8 +121,78 @@ def register(group: typer.Typer) -> typer.Typer:
     return group
 
 
-register(bench_app)
+def register_chat(app: typer.Typer) -> None:
+    """Add the ``chat`` command to ``app``.
+
+    Example:
+        >>> import typer; app = typer.Typer(); register_chat(app)
+    """
+
+    @app.command("chat")
+    @handle_errors
+    def chat(
+        user: Annotated[str, typer.Option("--user", "-u", help="The customer's user id in the shop.")] = "",
+        conversation: Annotated[
+            str, typer.Option("--conversation", "-c", help="Conversation id (continue one; default: a new one).")
+        ] = "",
+        as_json: Annotated[bool, typer.Option("--json", help="Print each turn as one JSON object per line.")] = False,
+        policies: Annotated[
+            Path | None, typer.Option("--policies", help="Folder of FAQ/policy markdown files.")
+        ] = None,
+        model: Annotated[Path | None, typer.Option("--model", help="A saved intent model directory.")] = None,
+        sentiment_model: Annotated[
+            Path | None, typer.Option("--sentiment-model", help="A saved sentiment model directory.")
+        ] = None,
+        data_dir: DataDirOption = None,
+    ) -> None:
+        """Chat with the customer-service assistant (stdin lines when piped)."""
+        from shoplm.app.assistant import Assistant
+
+        settings = load_settings(data_dir)
+        store = open_store(settings)
+        try:
+            bot = Assistant.load(
+                store, settings, model_path=model, sentiment_path=sentiment_model, policies_dir=policies
+            )
+        except BaseException:
+            store.close()
+            raise
+        conversation_id = conversation or f"chat-{uuid.uuid4().hex[:12]}"
+        try:
+            if sys.stdin.isatty() and not as_json:
+                _interactive(bot, conversation_id, user)
+            else:
+                for line in sys.stdin:
+                    turn = bot.reply(conversation_id, user or None, line.rstrip("\n"))
+                    if as_json:
+                        print(json.dumps(turn.to_dict(), ensure_ascii=False), flush=True)
+                    else:
+                        print(turn.text.replace("\n", " "), flush=True)
+        finally:
+            store.close()
 
 
-if __name__ == "__main__":  # python -m shoplm.assistant.cli intents ... (until the main CLI mounts it)
-    bench_app()
+def _interactive(bot: object, conversation_id: str, user: str) -> None:
+    from rich.prompt import Prompt
+
+    console.print(f"[dim]conversation {conversation_id} · user {user or '(guest)'} · Ctrl-D or /quit to leave[/]")
+    while True:
+        try:
+            text = Prompt.ask("[bold cyan]you[/]")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        if text.strip() in {"/quit", "/exit"}:
+            return
+        turn = bot.reply(conversation_id, user or None, text)  # type: ignore[attr-defined]
+        console.print(f"[bold green]assistant[/] {escape(turn.text)}")
+        details = f"intent {turn.intent} ({turn.confidence:.2f}) · {turn.language} · {turn.seconds * 1000:.0f} ms"
+        if turn.sentiment is not None:
+            details += f" · {turn.sentiment.label} (P(negative) {turn.sentiment.negative:.2f}), {turn.emotion}"
+        if turn.actions:
+            details += " · " + ", ".join(f"{a.tool}:{a.outcome}" for a in turn.actions)
+        if turn.citations:
+            details += " · " + "; ".join(turn.citations)
+        if turn.escalated:
+            details += " · [bold red]escalated[/]"
+        console.print(f"[dim]{details}[/]")

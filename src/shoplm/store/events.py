@@ -1,0 +1,89 @@
+"""Behaviour events: the training log, a user's live history, the newest events.
+
+Example:
+    >>> import pandas as pd
+    >>> from shoplm.store import Store
+    >>> store = Store.open("sqlite://")
+    >>> _ = store.upsert("events", pd.DataFrame({"event_id": ["e1", "e2"], "user_id": ["u1", "u1"],
+    ...     "item_id": ["a", "b"], "event_type": ["view", "purchase"], "ts_ms": [1, 2]}))
+    >>> store.events.history("u1", limit=10)
+    [('a', 'view'), ('b', 'purchase')]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from sqlalchemy import and_, bindparam, select
+
+from shoplm.store.schema import events as events_table
+
+if TYPE_CHECKING:
+    from shoplm.store.database import Store
+
+#: The columns training reads by default.
+TRAINING_COLUMNS = ("user_id", "item_id", "event_type", "ts_ms")
+
+
+class EventRepository:
+    """Reads of the ``events`` table (writes go through :meth:`Store.upsert`, idempotent by id)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        c = events_table.c
+        # Built once: a user's live history is read on every recommendation request.
+        self._history = (
+            select(c.item_id, c.event_type)
+            .where(and_(c.user_id == bindparam("user_id"), c.item_id.is_not(None), c.suspected_bot.is_(False)))
+            .order_by(c.ts_ms.desc())
+            .limit(bindparam("limit"))
+        )
+
+    def frame(
+        self, columns: tuple[str, ...] | list[str] = (*TRAINING_COLUMNS, "session_id"), *, with_bots: bool = True
+    ) -> pd.DataFrame:
+        """Events in time order.
+
+        Args:
+            columns: the columns to read.
+            with_bots: False leaves out events flagged as bot-like bursts at ingest.
+
+        Returns:
+            A DataFrame of ``columns``, oldest event first.
+        """
+        names = list(columns)
+        read = names if with_bots or "suspected_bot" in names else [*names, "suspected_bot"]
+        frame = self._store.frame("events", read, order_by=["ts_ms"])
+        if not with_bots:
+            frame = frame[~frame["suspected_bot"].astype(bool)]
+        return frame[names].reset_index(drop=True)
+
+    def history(self, user_id: str, *, limit: int) -> list[tuple[str, str]]:
+        """The user's newest ``limit`` item events (not bot bursts), oldest first, as (item id, type)."""
+        with self._store.engine.connect() as conn:
+            rows = conn.execute(self._history, {"user_id": user_id, "limit": limit}).fetchall()
+        return [(str(item), str(kind)) for item, kind in reversed(rows)]
+
+    def newest(self, *, limit: int) -> list[dict[str, object]]:
+        """The newest ``limit`` events of all users, newest first (for a live feed)."""
+        c = events_table.c
+        statement = (
+            select(c.event_id, c.user_id, c.item_id, c.event_type, c.query, c.ts_ms)
+            .order_by(c.ts_ms.desc())
+            .limit(limit)
+        )
+        with self._store.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(statement)]
+
+    def recent_users(self, *, window: int, limit: int) -> list[tuple[str, int, int]]:
+        """Users with the newest events: (user id, events, newest ts) among the newest ``window`` events."""
+        c = events_table.c
+        statement = select(c.user_id, c.ts_ms).order_by(c.ts_ms.desc()).limit(window)
+        with self._store.engine.connect() as conn:
+            rows = conn.execute(statement).fetchall()
+        if not rows:
+            return []
+        frame = pd.DataFrame(rows, columns=["user_id", "ts_ms"])
+        grouped = frame.groupby("user_id")["ts_ms"].agg(["count", "max"]).sort_values("max", ascending=False)
+        return [(str(user), int(row["count"]), int(row["max"])) for user, row in grouped.head(limit).iterrows()]
