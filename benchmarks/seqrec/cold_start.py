@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from shoplm.evaluate.metrics import rank_of_target, ranking_metrics
-from shoplm.ingest.importers.amazon_seq import read_item_texts, read_sequences
+from shoplm.ingest.sequences import read_item_texts, read_sequences
 from shoplm.lm import load_encoder
 from shoplm.lm.cache import CachedEncoder
 from shoplm.recommend import Interactions, PopularityRecommender, TextSimilarityRecommender

@@ -32,7 +32,7 @@ import numpy as np
 from shoplm.errors import InputError
 from shoplm.evaluate.metrics import ranking_metrics
 from shoplm.evaluate.splits import LeaveOneOut, cold_start_mask, leave_one_out
-from shoplm.ingest.importers.amazon_seq import read_sequences
+from shoplm.ingest.sequences import read_sequences
 from shoplm.recommend.base import CandidateSource
 from shoplm.recommend.sequential import SequentialRecommender
 
