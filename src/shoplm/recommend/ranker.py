@@ -4,7 +4,8 @@ Training is leave-last-out: the candidate sources are fitted on each user's hist
 its newest item, the engine proposes candidates for that shortened history, and the ranker
 learns to put the held-out item first. At serving time it re-scores the candidates of the
 ``home`` scene; the features are rank-based, so they stay comparable when the sources are
-refitted on all data.
+refitted on all data. The trained trees are served as an ONNX graph
+(:mod:`shoplm.recommend.trees`), so a serving process does not import LightGBM.
 
 Example:
     >>> ranker = HybridRanker(n_estimators=50)          # doctest: +SKIP
@@ -23,6 +24,7 @@ from shoplm.estimator import Estimator
 from shoplm.recommend.base import CandidateSource, Interactions
 from shoplm.recommend.catalog import CatalogView
 from shoplm.recommend.components import SOURCES
+from shoplm.recommend.trees import TreeScorer, lightgbm_to_onnx
 
 #: Features that do not depend on which sources there are, after the per-source ones.
 SHARED_FEATURES = ("fused", "category_affinity", "seen_before", "history_length")
@@ -83,7 +85,7 @@ def candidate_features(
 class HybridRanker(Estimator):
     """LightGBM lambdarank over candidate features; falls back to the fused score if unfitted."""
 
-    _version_modules = ("lightgbm",)
+    _version_modules = ("lightgbm", "onnxruntime")
 
     def __init__(
         self,
@@ -155,14 +157,16 @@ class HybridRanker(Estimator):
             verbose=-1,
         )
         model.fit(np.vstack(features), np.concatenate(labels), group=groups)
-        self.booster_ = model.booster_
+        self.model_text_ = model.booster_.model_to_string()
+        self.onnx_ = lightgbm_to_onnx(model.booster_)
+        self.scorer_ = TreeScorer(self.onnx_)
         self.training_groups_ = len(groups)
         return self
 
     def rerank(self, features: np.ndarray) -> np.ndarray:
         """Scores for candidate feature rows (higher is better)."""
         self.check_fitted()
-        return self.booster_.predict(features, num_threads=1)
+        return self.scorer_.predict(features)
 
     def score_candidates(
         self,
@@ -179,24 +183,30 @@ class HybridRanker(Estimator):
         return self.rerank(features)
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        # LightGBM's own text format: readable, versioned, no pickle.
-        model_text = self.booster_.model_to_string()
-        encoded = np.frombuffer(model_text.encode("utf-8"), dtype=np.uint8)
+        # LightGBM's own text format (readable, versioned, no pickle) for the record, and the
+        # same trees as an ONNX graph, which serving runs.
+        encoded = np.frombuffer(self.model_text_.encode("utf-8"), dtype=np.uint8)
+        graph = np.frombuffer(self.onnx_, dtype=np.uint8)
         state = {
             "training_groups": self.training_groups_,
             "features": feature_names(self.layout_),
             "sources": self.sources_,
         }
-        return {"booster_text": encoded}, state
+        return {"booster_text": encoded, "onnx": graph}, state
 
     def _set_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
-        import lightgbm as lgb
-
         features = list(state.get("features", []))
         layout = [name.removeprefix("inv_rank_") for name in features if name.startswith("inv_rank_")]
         if features != feature_names(layout):
             raise InputError("this ranker was trained on other features: retrain it")
         self.layout_ = layout
-        self.booster_ = lgb.Booster(model_str=arrays["booster_text"].tobytes().decode("utf-8"))
+        self.model_text_ = arrays["booster_text"].tobytes().decode("utf-8")
+        if "onnx" in arrays:
+            self.onnx_ = arrays["onnx"].tobytes()
+        else:  # saved before rankers carried their ONNX graph: convert once, here
+            import lightgbm as lgb
+
+            self.onnx_ = lightgbm_to_onnx(lgb.Booster(model_str=self.model_text_))
+        self.scorer_ = TreeScorer(self.onnx_)
         self.training_groups_ = int(state["training_groups"])
         self.sources_ = list(state["sources"])

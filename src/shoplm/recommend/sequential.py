@@ -14,7 +14,10 @@ The same item vectors are used at the input and at the output (tied), so a cold 
 that has text can be both read in a history and recommended.
 
 Scoring runs the network on the live history, so an event seconds old changes the output
-immediately; no per-user state is stored.
+immediately; no per-user state is stored. Training runs in PyTorch
+(:mod:`shoplm.recommend.sequential_net`, imported only by :meth:`SequentialRecommender.fit`);
+the trained weights and the item table are kept as arrays and scoring is a numpy forward pass
+(the same function in float32), so a serving process never imports torch.
 
 Example:
     >>> from shoplm.recommend.base import Interactions
@@ -29,101 +32,15 @@ Example:
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from shoplm.errors import InputError
 from shoplm.recommend.base import CandidateSource, Interactions
 
-__all__ = ["SequentialRecommender"]
-
-
-# ----------------------------------------------------------------------------------------
-# network
-# ----------------------------------------------------------------------------------------
-class _Block(nn.Module):
-    """Pre-norm transformer block with causal attention (right-padded input needs no pad mask)."""
-
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.heads = heads
-        self.ln1 = nn.LayerNorm(d)
-        self.qkv = nn.Linear(d, 3 * d)
-        self.out = nn.Linear(d, d)
-        self.ln2 = nn.LayerNorm(d)
-        self.ff1 = nn.Linear(d, 4 * d)
-        self.ff2 = nn.Linear(4 * d, d)
-        self.drop = nn.Dropout(dropout)
-        self.p = dropout
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        # Padding sits on the right, so causal masking alone keeps real tokens off the pads.
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.p if self.training else 0.0)
-        x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, n, d)))
-        return x + self.drop(self.ff2(self.drop(F.gelu(self.ff1(self.ln2(x))))))
-
-
-class _Net(nn.Module):
-    def __init__(
-        self,
-        n_rows: int,
-        d: int,
-        layers: int,
-        heads: int,
-        max_len: int,
-        dropout: float,
-        text_dim: int,
-        n_attr_values: int,
-        output_bias: bool,
-    ) -> None:
-        super().__init__()
-        self.id_emb = nn.Embedding(n_rows, d)
-        nn.init.normal_(self.id_emb.weight, std=0.02)
-        self.text_proj = nn.Linear(text_dim, d) if text_dim else None
-        self.attr_emb = nn.Embedding(n_attr_values + 1, d, padding_idx=0) if n_attr_values else None
-        if self.attr_emb is not None:
-            nn.init.normal_(self.attr_emb.weight, std=0.02)
-            with torch.no_grad():
-                self.attr_emb.weight[0].zero_()
-        self.pos_emb = nn.Embedding(max_len, d)
-        nn.init.normal_(self.pos_emb.weight, std=0.02)
-        self.emb_ln = nn.LayerNorm(d)
-        self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList([_Block(d, heads, dropout) for _ in range(layers)])
-        self.final_ln = nn.LayerNorm(d)
-        self.bias = nn.Parameter(torch.zeros(n_rows)) if output_bias else None
-
-    def item_table(self, seen: torch.Tensor, text: torch.Tensor | None, attrs: torch.Tensor | None) -> torch.Tensor:
-        """(n_rows, d) item vectors; row 0 is padding (zero)."""
-        e = self.id_emb.weight * seen[:, None]
-        if self.text_proj is not None and text is not None:
-            e = e + self.text_proj(text) * (text.abs().sum(1, keepdim=True) > 0)
-        if self.attr_emb is not None and attrs is not None:
-            counts = (attrs > 0).sum(1, keepdim=True).clamp(min=1)
-            e = e + self.attr_emb(attrs).sum(1) / counts
-        return e
-
-    def encode(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        """(batch, len) right-padded item rows -> (batch, len, d) hidden states."""
-        pos = torch.arange(seqs.shape[1], device=seqs.device)
-        x = self.drop(self.emb_ln(table[seqs] + self.pos_emb(pos)[None]))
-        for block in self.blocks:
-            x = block(x)
-        return self.final_ln(x)
-
-    def logits(self, h: torch.Tensor, table: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
-        out = h @ table.T
-        if self.bias is not None:
-            out = out + self.bias * seen
-        return out
+__all__ = ["SequentialRecommender", "forward_last"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -156,7 +73,7 @@ class SequentialRecommender(CandidateSource):
         32
     """
 
-    _version_modules = ("torch", "safetensors")
+    _version_modules = ("safetensors",)
 
     def __init__(
         self,
@@ -300,12 +217,17 @@ class SequentialRecommender(CandidateSource):
             raise InputError("no user has two or more events: nothing to learn a next item from")
 
         valid_cases = self._valid_cases(valid, sequences, index)
+        import torch
+
+        from shoplm.recommend.sequential_net import train_network  # torch: only to train
+
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(max(1, int(self.num_threads)))
         try:
-            self._train(inputs, targets, n_rows, valid_cases, callback)
+            weights = train_network(self, inputs, targets, n_rows, valid_cases, callback)
         finally:
             torch.set_num_threads(previous_threads)
+        self._set_weights(weights)
         return self
 
     def _valid_cases(
@@ -328,231 +250,7 @@ class SequentialRecommender(CandidateSource):
                 cases.append((rows, index[target]))
         return cases
 
-    def _tensors(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        seen = torch.from_numpy(self.seen_)
-        text = torch.from_numpy(self.text_) if self.text_ is not None else None
-        attrs = torch.from_numpy(self.attributes_) if self.attributes_ is not None else None
-        return seen, text, attrs
-
-    def _build(self, n_rows: int) -> _Net:
-        return _Net(
-            n_rows,
-            self.d_model,
-            self.n_layers,
-            self.n_heads,
-            self.max_len,
-            self.dropout,
-            0 if self.text_ is None else self.text_.shape[1],
-            0 if self.attribute_values_ is None else len(self.attribute_values_),
-            self.output_bias,
-        )
-
-    def _train(
-        self,
-        inputs: list[np.ndarray],
-        targets: list[np.ndarray],
-        n_rows: int,
-        valid_cases: list[tuple[list[int], int]],
-        callback: Callable[[dict[str, Any]], None] | None,
-    ) -> None:
-        torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
-        net = self._build(n_rows)
-        seen, text, attrs = self._tensors()
-        decay, no_decay = [], []
-        for name, p in net.named_parameters():
-            (decay if p.ndim == 2 and "emb" not in name else no_decay).append(p)
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.lr,
-        )
-        lengths = np.array([len(x) for x in inputs])
-        if self.budget_clock not in ("wall", "cpu"):
-            raise ValueError(f"budget_clock must be 'wall' or 'cpu', not {self.budget_clock!r}")
-        clock = time.monotonic if self.budget_clock == "wall" else time.process_time
-        deadline = clock() + 60.0 * self.max_minutes if self.max_minutes else math.inf
-        cpu_started = time.process_time()
-        best, best_state, bad = -1.0, None, 0
-        self.history_: list[dict[str, Any]] = []
-        started = time.monotonic()
-        for epoch in range(1, self.epochs + 1):
-            net.train()
-            total, steps = 0.0, 0
-            for batch in self._batches(lengths, rng):
-                width = int(lengths[batch].max())
-                x = np.zeros((len(batch), width), dtype=np.int64)
-                y = np.zeros((len(batch), width), dtype=np.int64)
-                for r, b in enumerate(batch):
-                    x[r, : lengths[b]] = inputs[b]
-                    y[r, : lengths[b]] = targets[b]
-                loss = self._step(net, opt, torch.from_numpy(x), torch.from_numpy(y), seen, text, attrs, rng)
-                total += loss
-                steps += 1
-                if clock() > deadline:
-                    break
-            record: dict[str, Any] = {
-                "epoch": epoch,
-                "loss": total / max(steps, 1),
-                "seconds": round(time.monotonic() - started, 1),
-                "cpu_seconds": round(time.process_time() - cpu_started, 1),
-            }
-            out_of_time = clock() > deadline
-            if valid_cases and (epoch % self.eval_every == 0 or out_of_time or epoch == self.epochs):
-                metrics = self._evaluate(net, valid_cases, seen, text, attrs)
-                record.update(metrics)
-                if metrics["NDCG@20"] > best:
-                    best, bad = metrics["NDCG@20"], 0
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                    self.best_epoch_ = epoch
-                else:
-                    bad += 1
-            self.history_.append(record)
-            if self.verbose:
-                print(record, flush=True)
-            if callback is not None:
-                callback(record)
-            if out_of_time or (valid_cases and bad >= self.patience):
-                break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        net.eval()
-        self._net = net
-        self._table_cache: torch.Tensor | None = None
-
-    def _batches(self, lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-        """Shuffled batches of similar-length sequences.
-
-        Padding to the longest sequence of a random batch wastes most of the attention work
-        (a few users have hundreds of events, most a handful), so sequences are sorted by
-        length within pools of 50 batches, then the batches are shuffled.
-        """
-        order = rng.permutation(len(lengths))
-        pool = self.batch_size * 50
-        batches = []
-        for start in range(0, len(order), pool):
-            chunk = order[start : start + pool]
-            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-            batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    def _step(
-        self,
-        net: _Net,
-        opt: torch.optim.Optimizer,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        seen: torch.Tensor,
-        text: torch.Tensor | None,
-        attrs: torch.Tensor | None,
-        rng: np.random.Generator,
-    ) -> float:
-        opt.zero_grad(set_to_none=True)
-        table = net.item_table(seen, text, attrs)
-        h = net.encode(x, table)
-        mask = y > 0
-        hv, yv = h[mask], y[mask]
-        # The softmax over the catalog dominates the cost. Its loss is computed chunk by chunk
-        # on detached leaves and back-propagated once, so only one chunk of logits is alive.
-        hd = hv.detach().requires_grad_()
-        td = table.detach().requires_grad_()
-        bias = net.bias
-        n = len(yv)
-        total = 0.0
-        if self.n_negatives > 0:
-            neg = torch.from_numpy(rng.integers(1, len(seen), size=self.n_negatives))
-            neg = neg[seen[neg] > 0] if bool((seen[neg] > 0).any()) else neg
-        for s in range(0, n, self.loss_chunk):
-            hc, yc = hd[s : s + self.loss_chunk], yv[s : s + self.loss_chunk]
-            if self.n_negatives > 0:
-                pos = (hc * td[yc]).sum(1, keepdim=True)
-                negl = hc @ td[neg].T
-                if bias is not None:
-                    pos = pos + bias[yc][:, None]
-                    negl = negl + bias[neg]
-                negl = negl.masked_fill(neg[None, :] == yc[:, None], -1e9)  # accidental hits
-                logits = torch.cat([pos, negl], 1)
-                loss = F.cross_entropy(logits, torch.zeros_like(yc), reduction="sum")
-            else:
-                logits = hc @ td.T
-                if bias is not None:
-                    logits = logits + bias * seen
-                logits[:, 0] = -1e9  # padding row is never a target
-                loss = F.cross_entropy(logits, yc, reduction="sum", label_smoothing=self.label_smoothing)
-            (loss / n).backward()
-            total += float(loss.detach())
-        grads_h, grads_t = hd.grad, td.grad
-        tensors, grads = [hv, table], [grads_h, grads_t]
-        if self.cl_weight > 0:
-            cl = self._contrastive(net, x, y, h, table)
-            tensors.append(cl)
-            grads.append(torch.ones_like(cl))
-            total += float(cl.detach()) * n
-        torch.autograd.backward(tensors, grads)
-        opt.step()
-        return total / max(n, 1)
-
-    def _contrastive(
-        self, net: _Net, x: torch.Tensor, y: torch.Tensor, h: torch.Tensor, table: torch.Tensor
-    ) -> torch.Tensor:
-        """DuoRec-style InfoNCE between two dropout views of each sequence's last state."""
-        last = (y > 0).sum(1) - 1
-        rows = torch.arange(len(x))
-        z1 = h[rows, last]
-        z2 = net.encode(x, table)[rows, last]
-        z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
-        sim = z1 @ z2.T / self.cl_temperature
-        tgt = y[rows, last]
-        same = (tgt[:, None] == tgt[None, :]) & ~torch.eye(len(x), dtype=torch.bool)
-        sim = sim.masked_fill(same, -1e9)  # a sequence with the same next item is no negative
-        return self.cl_weight * 0.5 * (F.cross_entropy(sim, rows) + F.cross_entropy(sim.T, rows))
-
-    @torch.no_grad()
-    def _evaluate(
-        self,
-        net: _Net,
-        cases: list[tuple[list[int], int]],
-        seen: torch.Tensor,
-        text: torch.Tensor | None,
-        attrs: torch.Tensor | None,
-    ) -> dict[str, float]:
-        net.eval()
-        table = net.item_table(seen, text, attrs)
-        ranks = []
-        for s in range(0, len(cases), 512):
-            chunk = cases[s : s + 512]
-            scores = self._forward_histories(net, [c[0] for c in chunk], table, seen)
-            tgt = torch.tensor([c[1] for c in chunk])
-            t = scores[torch.arange(len(chunk)), tgt][:, None]
-            # pessimistic ties, as in shoplm.evaluate.metrics
-            ranks.append(((scores > t).sum(1) + (scores == t).sum(1) - 1).numpy())
-        r = np.concatenate(ranks).astype(np.float64)
-        net.train()
-        return {
-            "HR@20": float((r < 20).mean()),
-            "NDCG@20": float(np.where(r < 20, 1.0 / np.log2(r + 2.0), 0.0).mean()),
-        }
-
-    def _forward_histories(
-        self, net: _Net, histories: list[list[int]], table: torch.Tensor, seen: torch.Tensor
-    ) -> torch.Tensor:
-        """(n, n_rows) logits for row-index histories (non-empty); column 0 is -inf."""
-        clipped = [h[-self.max_len :] for h in histories]
-        width = max(len(h) for h in clipped)
-        x = np.zeros((len(clipped), width), dtype=np.int64)
-        for r, h in enumerate(clipped):
-            x[r, : len(h)] = h
-        last = torch.tensor([len(h) - 1 for h in clipped])
-        h = net.encode(torch.from_numpy(x), table)[torch.arange(len(clipped)), last]
-        logits = net.logits(h, table, seen)
-        logits[:, 0] = -math.inf
-        return logits
-
-    # -- scoring -----------------------------------------------------------------------
-    def prepare_serving(self) -> None:
-        """Serve on one thread: one short history is far too little work to split, and concurrent
-        requests toggling the process-wide thread count would race each other."""
-        torch.set_num_threads(1)
-
+    # -- scoring (numpy) ----------------------------------------------------------------
     def score(self, history: Sequence[str]) -> np.ndarray:
         """One score per item of ``item_ids_`` for the live ``history`` (unknown ids ignored).
 
@@ -560,56 +258,64 @@ class SequentialRecommender(CandidateSource):
         """
         return self.score_batch([history])[0]
 
-    @torch.no_grad()
     def score_batch(self, histories: Sequence[Sequence[str]], batch_size: int = 256) -> np.ndarray:
         """Scores for many histories at once: ``(len(histories), len(item_ids_))`` float32."""
         self.check_fitted()
-        if len(histories) < 16 and torch.get_num_threads() > 1:
-            # One short sequence is far too little work to split: extra threads only wait on each
-            # other (150 ms instead of 2 ms on a busy 2-core machine). Serve it on one thread.
-            previous = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                return self.score_batch(histories, batch_size)
-            finally:
-                torch.set_num_threads(previous)
         index = self.item_index()
         rows = [[index[i] + 1 for i in map(str, h) if i in index] for h in histories]
         out = np.empty((len(rows), len(self.item_ids_)), dtype=np.float32)
-        net = self._network()
-        table = self._table()
-        seen = torch.from_numpy(self.seen_)
         todo = [i for i, r in enumerate(rows) if r]
         for i, r in enumerate(rows):
             if not r:
                 out[i] = self.popularity_
         for s in range(0, len(todo), batch_size):
             chunk = todo[s : s + batch_size]
-            logits = self._forward_histories(net, [rows[i] for i in chunk], table, seen)
-            out[chunk] = logits[:, 1:].numpy()
+            out[chunk] = self._logits([rows[i] for i in chunk])[:, 1:]
         return out
 
-    def _network(self) -> _Net:
-        if getattr(self, "_net", None) is None:
-            raise RuntimeError("network missing")  # pragma: no cover - fit/load always set it
-        return self._net
+    def _logits(self, histories: list[list[int]]) -> np.ndarray:
+        """(n, n_rows) logits for row-index histories (non-empty); column 0 is -inf."""
+        clipped = [h[-self.max_len :] for h in histories]
+        width = max(len(h) for h in clipped)
+        x = np.zeros((len(clipped), width), dtype=np.int64)
+        for r, h in enumerate(clipped):
+            x[r, : len(h)] = h
+        last = np.array([len(h) - 1 for h in clipped])
+        hidden = forward_last(self.weights_, self.table_, x, last, n_layers=self.n_layers, n_heads=self.n_heads)
+        logits = hidden @ self.table_.T
+        if self.bias_ is not None:
+            logits += self.bias_
+        logits[:, 0] = -np.inf
+        return logits
 
-    def _table(self) -> torch.Tensor:
-        # Item vectors do not change after training: compute them once for serving.
-        if getattr(self, "_table_cache", None) is None:
-            seen, text, attrs = self._tensors()
-            with torch.no_grad():
-                self._table_cache = self._net.item_table(seen, text, attrs)
-        return self._table_cache
+    def _set_weights(self, weights: dict[str, np.ndarray], table: np.ndarray | None = None) -> None:
+        """Keep trained weights (float32) and the item table scoring reads (computed unless given)."""
+        self.weights_ = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.table_ = np.ascontiguousarray(table if table is not None else self._item_table(), dtype=np.float32)
+        bias = self.weights_.get("bias")
+        self.bias_ = (bias * self.seen_).astype(np.float32) if bias is not None else None
+
+    def _item_table(self) -> np.ndarray:
+        """(n_rows, d) item vectors (row 0 is padding): ID, projected text and attribute parts."""
+        w = self.weights_
+        table = w["id_emb.weight"] * self.seen_[:, None]
+        if self.text_ is not None and "text_proj.weight" in w:
+            has_text = (np.abs(self.text_).sum(1, keepdims=True) > 0).astype(np.float32)
+            table = table + (self.text_ @ w["text_proj.weight"].T + w["text_proj.bias"]) * has_text
+        if self.attributes_ is not None and "attr_emb.weight" in w:
+            counts = np.maximum((self.attributes_ > 0).sum(1, keepdims=True), 1)
+            table = table + w["attr_emb.weight"][self.attributes_].sum(1) / counts
+        return table.astype(np.float32)
 
     # -- persistence -------------------------------------------------------------------
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays: dict[str, np.ndarray] = {
-            f"net.{k}": v.detach().cpu().numpy() for k, v in self._network().state_dict().items()
-        }
+        arrays: dict[str, np.ndarray] = {f"net.{k}": v for k, v in self.weights_.items()}
         arrays["item_ids"] = self.item_ids_
         arrays["seen"] = self.seen_
         arrays["popularity"] = self.popularity_
+        # The item table is derived from the weights, but computing it for 20k items costs a
+        # serving process a noticeable part of its load time: it is saved, so loading is a read.
+        arrays["serving_table"] = self.table_
         if self.text_ is not None:
             arrays["text"] = self.text_
         if self.attributes_ is not None and self.attribute_values_ is not None:
@@ -628,11 +334,73 @@ class SequentialRecommender(CandidateSource):
         self.attribute_values_ = arrays.get("attribute_values")
         if self.attributes_ is not None:
             self.attributes_ = self.attributes_.astype(np.int64)
-        net = self._build(len(self.seen_))
-        net.load_state_dict({k[4:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("net.")})
-        net.eval()
-        self._net = net
-        self._table_cache = None
+        weights = {k[4:]: v for k, v in arrays.items() if k.startswith("net.")}
+        self._set_weights(weights, arrays.get("serving_table"))  # older models: the table is computed
         self.history_ = list(state.get("history", []))
         if state.get("best_epoch") is not None:
             self.best_epoch_ = state["best_epoch"]
+
+
+# ----------------------------------------------------------------------------------------
+# the forward pass in numpy (eval mode: no dropout), the same as sequential_net._Net
+# ----------------------------------------------------------------------------------------
+_LN_EPS = 1e-5
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    centered = x - mean
+    variance = (centered * centered).mean(-1, keepdims=True)
+    return centered / np.sqrt(variance + _LN_EPS) * weight + bias
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """The error function to float32 precision (Abramowitz & Stegun 7.1.26, max error 1.5e-7)."""
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1.0 - poly * np.exp(-a * a))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + _erf(x * np.float32(1.0 / math.sqrt(2.0))))
+
+
+def forward_last(
+    w: Mapping[str, np.ndarray], table: np.ndarray, seqs: np.ndarray, last: np.ndarray, *, n_layers: int, n_heads: int
+) -> np.ndarray:
+    """The hidden state at position ``last[b]`` of each right-padded row of ``seqs``: ``(batch, d)``.
+
+    Args:
+        w: the network's weights by their torch names.
+        table: the item table (``(n_rows, d)``, row 0 padding).
+        seqs: ``(batch, length)`` item rows, right-padded with 0.
+        last: index of each row's last real position.
+        n_layers, n_heads: the network's shape.
+
+    Returns:
+        Float32 hidden states, as the torch network computes them in eval mode.
+    """
+    batch, length = seqs.shape
+    x = table[seqs] + w["pos_emb.weight"][:length][None]
+    x = _layer_norm(x, w["emb_ln.weight"], w["emb_ln.bias"])
+    d = x.shape[-1]
+    dh = d // n_heads
+    # Causal attention: padding sits on the right, so masking later positions keeps pads off real tokens.
+    future = np.triu(np.ones((length, length), dtype=bool), 1)
+    scale = np.float32(1.0 / math.sqrt(dh))
+    for layer in range(n_layers):
+        p = f"blocks.{layer}."
+        h = _layer_norm(x, w[p + "ln1.weight"], w[p + "ln1.bias"])
+        qkv = (h @ w[p + "qkv.weight"].T + w[p + "qkv.bias"]).reshape(batch, length, 3, n_heads, dh)
+        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (batch, heads, length, dh)
+        scores = (q @ k.transpose(0, 1, 3, 2)) * scale
+        scores[..., future] = -np.inf
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        attention = (scores / scores.sum(-1, keepdims=True)) @ v
+        x = x + attention.transpose(0, 2, 1, 3).reshape(batch, length, d) @ w[p + "out.weight"].T + w[p + "out.bias"]
+        h = _layer_norm(x, w[p + "ln2.weight"], w[p + "ln2.bias"])
+        x = x + _gelu(h @ w[p + "ff1.weight"].T + w[p + "ff1.bias"]) @ w[p + "ff2.weight"].T + w[p + "ff2.bias"]
+    x = x[np.arange(batch), last]
+    return _layer_norm(x, w["final_ln.weight"], w["final_ln.bias"]).astype(np.float32)
