@@ -102,6 +102,9 @@ class ServerSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int | None = Field(
+        default=None, ge=1, le=64, description="worker processes of `shoplm serve`; empty: one per core"
+    )
     rate_limit_per_second: float = Field(default=50.0, ge=0, description="token refill per API key; 0: no limit")
     rate_limit_burst: int = Field(default=100, ge=1, description="requests one key may make at once")
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")

@@ -61,6 +61,26 @@ def shop_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings(**base)  # type: ignore[arg-type]
 
 
+SampleKey = tuple[str, frozenset[tuple[str, str]]]
+
+
+def sample_key(name: str, **labels: str) -> SampleKey:
+    return name, frozenset(labels.items())
+
+
+def metric_samples(text: str, *, by_worker: bool = False) -> dict[SampleKey, float]:
+    """The samples of a Prometheus text page by name and labels; unless ``by_worker``, summed over workers' ``pid``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[SampleKey, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = {k: v for k, v in sample.labels.items() if by_worker or k != "pid"}
+            key = sample_key(sample.name, **labels)
+            found[key] = found.get(key, 0.0) + sample.value
+    return found
+
+
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     from shoplm.app import jobs
@@ -135,8 +155,11 @@ def free_port() -> int:
 class ServerProcess:
     """``shoplm serve`` on 127.0.0.1 and a free port, started and killed by the test."""
 
-    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, env: dict[str, str] | None = None, port: int | None = None, workers: int = 2
+    ) -> None:
         self.data_dir = data_dir
+        self.workers = workers
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = env or {}
@@ -157,7 +180,7 @@ class ServerProcess:
             }
         )
         command = [sys.executable, "-m", "shoplm.cli", "serve", "--data-dir", str(self.data_dir)]
-        command += ["--port", str(self.port), "--log-level", "warning"]
+        command += ["--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir.parent
@@ -174,6 +197,25 @@ class ServerProcess:
             time.sleep(0.2)
         self.stop()
         raise TimeoutError(f"server not ready in {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def worker_versions(self) -> dict[str, str]:
+        """Worker pid -> the model version it serves, from ``/metrics``."""
+        samples = metric_samples(httpx.get(self.url + "/metrics", timeout=10).text, by_worker=True)
+        return {
+            dict(labels)["pid"]: dict(labels)["version"]
+            for (name, labels), value in samples.items()
+            if name == "shoplm_model_version_info" and value == 1 and "pid" in dict(labels)
+        }
+
+    def wait_for_workers(self, timeout: float = 120.0) -> dict[str, str]:
+        """Wait until every worker has loaded its models; their versions by pid."""
+        deadline = time.monotonic() + timeout
+        versions = self.worker_versions()
+        while len(versions) < self.workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+            versions = self.worker_versions()
+        assert len(versions) == self.workers, f"{len(versions)} of {self.workers} workers ready: {versions}"
+        return versions
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handler runs, as in a crash."""

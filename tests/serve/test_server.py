@@ -1,90 +1,203 @@
-"""The real server in a subprocess: no acknowledged event is lost to SIGKILL; models reload under load."""
+"""The real server in subprocesses, with several workers: no acknowledged event is lost to SIGKILL of the
+server or of a worker, a dead worker is replaced, two servers share a SQLite file, rate limits and metrics
+span the workers, and every worker picks up a new model version under load."""
 
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from shoplm.app import jobs
 from shoplm.store import Store
-from tests.serve.conftest import ServerProcess, Shop
+from tests.serve.conftest import ServerProcess, Shop, metric_samples, sample_key
 
 pytestmark = pytest.mark.slow
 
 
-def test_no_acknowledged_event_is_lost_when_the_server_is_killed(
-    shop: Shop, shop_copy: Path, server_factory: type[ServerProcess]
-) -> None:
-    server = server_factory(shop_copy).start()
-    headers = {"X-API-Key": shop.keys["write"]}
-    acknowledged: list[str] = []
-    sent_batches = itertools.count()
-    stop = threading.Event()
-    errors: list[str] = []
+class EventSenders:
+    """Threads posting events until stopped; they remember every event id acknowledged with a 200.
 
-    def post_batches() -> None:
-        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
-            for n in sent_batches:  # bounded by the stop event and the 60 s below
-                if stop.is_set():
+    ``sizes`` gives each thread's batch size (1 is what a storefront sends; several threads make
+    concurrent requests share commits). A request that fails on the network (a worker killed
+    under it) is not acknowledged, and must fail, not hang: the client's timeout is 10 s.
+    """
+
+    def __init__(self, urls: list[str], key: str, items: list[str], sizes: tuple[int, ...] = (1, 1, 20)) -> None:
+        self.urls, self.key, self.items, self.sizes = urls, key, items, sizes
+        self.acknowledged: list[str] = []
+        self.errors: list[str] = []
+        self.network_errors = 0
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._send, args=(n,)) for n in range(len(sizes))]
+
+    def __enter__(self) -> EventSenders:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        assert not any(t.is_alive() for t in self.threads), "a sender hung"
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.acknowledged) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.acknowledged) >= count, f"the load did not get going: {len(self.acknowledged)} acknowledged"
+
+    def _send(self, sender: int) -> None:
+        size, url = self.sizes[sender], self.urls[sender % len(self.urls)]
+        with httpx.Client(base_url=url, headers={"X-API-Key": self.key}, timeout=10) as client:
+            for n in itertools.count():  # bounded by the stop event
+                if self.stop.is_set():
                     return
-                ids = [f"dur-{n}-{i}" for i in range(20)]
-                batch = {
-                    "events": [
-                        {"event_id": e, "user_id": f"user-{i % 7}", "item_id": shop.items[i], "event_type": "view"}
-                        for i, e in enumerate(ids)
-                    ]
-                }
+                ids = [f"dur-{sender}-{n}-{i}" for i in range(size)]
+                events = [
+                    {"event_id": e, "user_id": f"user-{i % 7}", "item_id": self.items[i], "event_type": "view"}
+                    for i, e in enumerate(ids)
+                ]
                 try:
-                    response = client.post("/v1/events", json=batch)
+                    response = client.post("/v1/events", json={"events": events})
                 except httpx.HTTPError:
-                    return  # the server died mid-request: this batch was never acknowledged
+                    self.network_errors += 1  # killed mid-request: never acknowledged
+                    time.sleep(0.05)
+                    continue
                 if response.status_code == 200:
-                    assert response.json()["accepted"] + response.json()["duplicates"] == 20
-                    acknowledged.extend(ids)
+                    assert response.json()["accepted"] + response.json()["duplicates"] == size
+                    self.acknowledged.extend(ids)
                 else:
-                    errors.append(response.text)
+                    self.errors.append(response.text)
 
-    sender = threading.Thread(target=post_batches)
-    sender.start()
-    deadline = time.monotonic() + 60
-    while len(acknowledged) < 300 and time.monotonic() < deadline and sender.is_alive():
-        time.sleep(0.02)
-    server.kill()  # SIGKILL mid-load: no shutdown handler, no flush
-    stop.set()
-    sender.join(timeout=30)
-    assert not errors, errors[:3]
-    assert len(acknowledged) >= 300, "the load did not get going"
 
-    restarted = server_factory(shop_copy, port=server.port).start()
-    store = Store.open(shop.settings(shop_copy).database_url)
+def assert_all_stored(data_dir: Path, shop: Shop, acknowledged: list[str]) -> None:
+    store = Store.open(shop.settings(data_dir).database_url)
     try:
         stored = set(store.frame("events", ["event_id"])["event_id"])
     finally:
         store.close()
     lost = [e for e in acknowledged if e not in stored]
     assert not lost, f"{len(lost)} of {len(acknowledged)} acknowledged events lost, e.g. {lost[:5]}"
+
+
+def _workers(server: ServerProcess) -> list[psutil.Process]:
+    """The server's worker processes (not multiprocessing's resource tracker)."""
+    assert server.proc is not None
+    found = []
+    for child in psutil.Process(server.proc.pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_no_acknowledged_event_is_lost_when_the_server_is_killed(
+    shop: Shop, shop_copy: Path, server_factory: type[ServerProcess]
+) -> None:
+    server = server_factory(shop_copy).start()
+    workers = _workers(server)
+    assert len(workers) == 2
+    with EventSenders([server.url], shop.keys["write"], shop.items) as senders:
+        senders.wait_for(300)
+        server.kill()  # SIGKILL of the server process mid-load: no shutdown handler, no flush
+    assert not senders.errors, senders.errors[:3]
+    # Its workers do not outlive it (they hold the port a restart needs).
+    _gone, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"workers still running after their server died: {alive}"
+
+    restarted = server_factory(shop_copy, port=server.port).start()
+    assert_all_stored(shop_copy, shop, senders.acknowledged)
     # The restarted server takes events again, and a resent batch is not stored twice.
     again = httpx.post(
         restarted.url + "/v1/events",
         json={
             "events": [
-                {"event_id": acknowledged[0], "user_id": "user-0", "item_id": shop.items[0], "event_type": "view"}
+                {
+                    "event_id": senders.acknowledged[0],
+                    "user_id": "user-0",
+                    "item_id": shop.items[0],
+                    "event_type": "view",
+                }
             ]
         },
-        headers=headers,
+        headers={"X-API-Key": shop.keys["write"]},
     ).json()
     assert (again["inserted"], again["duplicates"]) == (0, 1)
 
 
-def _live_version(metrics: str) -> str | None:
-    found = re.search(r'shoplm_model_version_info\{version="([^"]+)"\} 1', metrics)
-    return found.group(1) if found else None
+def test_a_killed_worker_is_replaced_and_loses_nothing_acknowledged(
+    shop: Shop, shop_copy: Path, server_factory: type[ServerProcess]
+) -> None:
+    server = server_factory(shop_copy).start()
+    server.wait_for_workers()
+    with EventSenders([server.url], shop.keys["write"], shop.items) as senders:
+        senders.wait_for(200)
+        victim = _workers(server)[0]
+        victim.kill()  # SIGKILL of one worker: the requests it held fail, the others go on
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pids = {w.pid for w in _workers(server)}
+            if len(pids) == 2 and victim.pid not in pids and len(server.worker_versions()) == 2:
+                break
+            time.sleep(0.2)
+        before = len(senders.acknowledged)
+        senders.wait_for(before + 100)  # both workers (the new one too) keep acknowledging
+    assert not senders.errors, senders.errors[:3]
+    pids = {w.pid for w in _workers(server)}
+    assert len(pids) == 2 and victim.pid not in pids, "the dead worker was not replaced"
+    assert set(server.worker_versions()) == {str(pid) for pid in pids}
+    assert_all_stored(shop_copy, shop, senders.acknowledged)
+    # /metrics sums every worker's counters, the dead one's included.
+    counted = metric_samples(httpx.get(server.url + "/metrics").text)
+    assert counted[sample_key("shoplm_events_accepted_total")] >= len(set(senders.acknowledged))
+
+
+def test_two_servers_on_one_sqlite_file_keep_every_acknowledged_event(
+    shop: Shop, shop_copy: Path, server_factory: type[ServerProcess]
+) -> None:
+    first = server_factory(shop_copy, workers=1).start()
+    second = server_factory(shop_copy, workers=1).start()
+    with EventSenders([first.url, second.url], shop.keys["write"], shop.items, sizes=(1, 1, 20, 20)) as senders:
+        senders.wait_for(600)
+    assert not senders.errors, senders.errors[:3]
+    first.stop()
+    second.stop()
+    assert_all_stored(shop_copy, shop, senders.acknowledged)
+
+
+def test_a_keys_rate_limit_holds_across_workers(
+    shop: Shop, shop_copy: Path, server_factory: type[ServerProcess]
+) -> None:
+    env = {"SHOPLM_SERVER__RATE_LIMIT_PER_SECOND": "1", "SHOPLM_SERVER__RATE_LIMIT_BURST": "6"}
+    server = server_factory(shop_copy, env=env).start()
+    server.wait_for_workers()
+    answers: list[int] = []
+
+    def hammer() -> None:
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": shop.keys["read"]}, timeout=10) as client:
+            for _ in range(10):
+                answers.append(client.get("/v1/recommendations", params={"k": 3}).status_code)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=hammer) for _ in range(6)]  # connections spread over both workers
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    elapsed = time.monotonic() - started
+    allowed = answers.count(200)
+    # One bucket for the key: the burst plus what refilled meanwhile (each worker alone would allow that much).
+    assert allowed <= 6 + elapsed * 1 + 1, (allowed, elapsed)
+    assert allowed >= 6 and answers.count(429) == len(answers) - allowed
 
 
 def test_a_new_model_version_is_picked_up_while_requests_keep_succeeding(
@@ -92,8 +205,7 @@ def test_a_new_model_version_is_picked_up_while_requests_keep_succeeding(
 ) -> None:
     server = server_factory(shop_copy, env={"SHOPLM_SERVER__RELOAD_SECONDS": "0.5"}).start()
     headers = {"X-API-Key": shop.keys["read"]}
-    before = _live_version(httpx.get(server.url + "/metrics").text)
-    assert before
+    (before,) = set(server.wait_for_workers().values())  # every worker serves the same version
     failures: list[str] = []
     answered: list[str] = []
     stop = threading.Event()
@@ -128,19 +240,21 @@ def test_a_new_model_version_is_picked_up_while_requests_keep_succeeding(
         finally:
             store.close()
         deadline = time.monotonic() + 60
-        after = before
-        while after == before and time.monotonic() < deadline:
+        versions = server.worker_versions()
+        while (before in versions.values() or len(versions) < 2) and time.monotonic() < deadline:
             time.sleep(0.25)
-            after = _live_version(httpx.get(server.url + "/metrics").text)
+            versions = server.worker_versions()
+        (after,) = set(versions.values()) if len(set(versions.values())) == 1 else (None,)
         time.sleep(1.0)  # requests keep flowing on the new models for a moment
     finally:
         stop.set()
         for worker in workers:
             worker.join(timeout=60)
-    assert after != before, "the server did not load the new version"
+    assert after is not None and after != before, f"every worker should serve the new version: {versions}"
     assert not failures, failures[:3]
     assert len(answered) > 20
     assert answered[-1] == after and before in answered  # served by the old, then by the new models
     ready = httpx.get(server.url + "/readyz").json()
     assert ready["model_version"] == after
-    assert "shoplm_model_reloads 1" in httpx.get(server.url + "/metrics").text
+    reloads = metric_samples(httpx.get(server.url + "/metrics").text, by_worker=True)
+    assert sorted(v for (name, _), v in reloads.items() if name == "shoplm_model_reloads") == [1.0, 1.0]

@@ -174,3 +174,54 @@ class KeyStore:
     def _forget(self, fingerprint: bytes) -> None:
         with self._lock:
             self._verified.pop(fingerprint, None)
+
+
+class SessionStore:
+    """Dashboard logins: a random token in the cookie, only its hash in the store, never the API key.
+
+    Kept in the store so that every worker process of the service (and every server on the
+    same database) knows every login; a revoked key's sessions end with it.
+
+    Example:
+        >>> from shoplm.store import Store
+        >>> store = Store.open("sqlite://")
+        >>> keys, sessions = KeyStore(store), SessionStore(store, hours=1)
+        >>> token = sessions.create(keys.create("read").key)
+        >>> sessions.get(token).scope, sessions.get("forged")
+        ('read', None)
+    """
+
+    def __init__(self, store: Store, hours: float, *, keys: KeyStore | None = None) -> None:
+        self.store = store
+        self.seconds = hours * 3600.0
+        self.keys = keys or KeyStore(store)
+
+    def create(self, key: ApiKey) -> str:
+        """A new login of ``key``; the returned token goes in the cookie."""
+        token = secrets.token_urlsafe(32)
+        now_ms = int(time.time() * 1000)
+        self.store.api_keys.add_session(
+            _token_hash(token), key.key_id, expires_ms=now_ms + int(self.seconds * 1000), now_ms=now_ms
+        )
+        return token
+
+    def get(self, token: str | None) -> ApiKey | None:
+        """The key logged in with ``token``: None if unknown, expired, or the key was revoked."""
+        if not token or len(token) > 200:
+            return None
+        key_id = self.store.api_keys.session_key(_token_hash(token), now_ms=int(time.time() * 1000))
+        if key_id is None:
+            return None
+        row = self.store.api_keys.get(key_id)
+        if row is None or row.revoked_ms is not None:
+            return None
+        return ApiKey(row.key_id, row.scope, row.name, row.created_ms, row.revoked_ms)
+
+    def delete(self, token: str | None) -> None:
+        """Log out."""
+        if token:
+            self.store.api_keys.drop_session(_token_hash(token))
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

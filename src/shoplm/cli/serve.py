@@ -8,12 +8,15 @@ Example:
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings, open_store
+from shoplm.errors import InputError
 
 keys_app = typer.Typer(help="API keys of the HTTP service (stored as salted hashes only).", no_args_is_help=True)
 
@@ -38,29 +41,65 @@ def _key_store(data_dir: Path | None) -> Any:
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on (default: server.host, 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default: server.port, 8000)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="worker processes (default: server.workers, else one per core)")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
     data_dir: DataDirOption = None,
 ) -> None:
-    """Serve the HTTP API and the dashboard (/dashboard); models reload by themselves after `shoplm train`."""
-    import uvicorn
+    """Serve the HTTP API and the dashboard (/dashboard); models reload by themselves after `shoplm train`.
 
-    from shoplm.serve.app import create_app
-
+    Each worker process loads the models (their arrays are memory-mapped, so the workers share
+    them); a worker that dies is replaced, and the workers stop when this process does.
+    """
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be 1 or more, got {workers}", field="workers")
     settings = _settings(data_dir, host=host, port=port)
-    app = create_app(settings)
-    console.print(
-        f"shoplm serving {settings.database_url} on http://{settings.server.host}:{settings.server.port} "
-        f"(dashboard: /dashboard, API docs: /docs)",
-        highlight=False,
-    )
-    uvicorn.run(
-        app,
+    count = workers or settings.server.workers or max(1, os.cpu_count() or 1)
+    run_server(settings, workers=count, log_level=log_level)
+
+
+def run_server(settings: Any, *, workers: int, log_level: str = "info") -> None:
+    """Start ``workers`` worker processes under uvicorn's supervisor and serve until stopped."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from shoplm.serve.metrics import MULTIPROC_ENV
+    from shoplm.store import Store
+
+    # Done once here, not by every worker at the same time: the key file, the tables.
+    _ = settings.hmac_key
+    Store.open(settings.database_url).close()
+    # The workers build their settings from the environment: pass on what the command line set.
+    os.environ["SHOPLM_DATA_DIR"] = str(settings.data_dir)
+    os.environ["SHOPLM_SERVER__HOST"] = settings.server.host
+    os.environ["SHOPLM_SERVER__PORT"] = str(settings.server.port)
+    metrics_dir = settings.data_dir / "run" / f"metrics-{os.getpid()}"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    config = uvicorn.Config(
+        "shoplm.serve.app:create_app_from_env",
+        factory=True,
         host=settings.server.host,
         port=settings.server.port,
+        workers=workers,
         log_level=log_level,
         access_log=False,  # /metrics counts requests; a log line each would cost more than a recommendation
         timeout_graceful_shutdown=5,
+        loop="uvloop",
+        http="httptools",
     )
+    console.print(
+        f"shoplm serving {settings.database_url} on http://{settings.server.host}:{settings.server.port} "
+        f"with {workers} worker{'s' if workers > 1 else ''} (dashboard: /dashboard, API docs: /docs)",
+        highlight=False,
+    )
+    server = uvicorn.Server(config)
+    try:
+        Multiprocess(config, target=server.run, sockets=[config.bind_socket()]).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @keys_app.command("create")
@@ -110,8 +149,6 @@ def keys_revoke(
     data_dir: DataDirOption = None,
 ) -> None:
     """Revoke a key; a running service refuses it within seconds."""
-    from shoplm.errors import InputError
-
     if not _key_store(data_dir).revoke(key_id):
         raise InputError(f"no active key with id {key_id!r}")
     console.print(f"revoked key {key_id}")

@@ -10,17 +10,26 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from shoplm import __version__
+from shoplm.app.events import EventWriter
 from shoplm.config import Settings
+from shoplm.ingest.pseudonymize import Pseudonymizer
 from shoplm.serve.auth import KeyStore, RateLimiter, SessionStore
 from shoplm.serve.chat import LiveAssistant
 from shoplm.serve.deps import ServiceState
@@ -92,30 +101,43 @@ async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
 def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     """The service for one shop; opens the store at ``settings.database_url`` unless given one.
 
-    Starting the app (its lifespan) loads the live model version off the event loop, starts
-    the model watcher and the refresh scheduler; stopping it stops them.
+    Starting the app (its lifespan) loads the live model version and the assistant off the
+    event loop, starts the model watcher, the refresh scheduler and the event writer; stopping
+    it stops them.
+
+    Args:
+        settings: the shop's settings (``server.*`` for limits and CORS).
+        store: an open store to use (default: opened here, and closed when the app stops).
+
+    Returns:
+        The FastAPI app; ``app.state.shoplm`` is its :class:`ServiceState`.
     """
     owns_store = store is None
     opened = store if store is not None else Store.open(settings.database_url)
     metrics = Metrics()
     server = settings.server
-    live = LiveModels(opened, settings)
+    live = LiveModels(opened, settings, on_change=lambda: metrics.models(live.version, live.reloads))
+    keys = KeyStore(opened)
     state = ServiceState(
         settings=settings,
         store=opened,
-        keys=KeyStore(opened),
-        limiter=RateLimiter(server.rate_limit_per_second, server.rate_limit_burst),
+        keys=keys,
+        limiter=RateLimiter(
+            server.rate_limit_per_second, server.rate_limit_burst, path=settings.data_dir / "run" / "ratelimit.bin"
+        ),
         metrics=metrics,
         live=live,
-        sessions=SessionStore(server.session_hours),
-        owns_store=owns_store,
+        sessions=SessionStore(opened, server.session_hours, keys=keys),
         assistant=LiveAssistant(opened, settings, live),  # loaded by the lifespan, after the recommender
+        events=EventWriter(opened),
+        pseudonymizer=Pseudonymizer(settings.hmac_key),
+        owns_store=owns_store,
     )
-    metrics.gauge(lambda: _model_gauges(state))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Loading models takes seconds: a worker thread keeps the event loop free meanwhile.
+        state.events.start()
+        # Loading models takes about a second: a worker thread keeps the event loop free meanwhile.
         try:
             await anyio.to_thread.run_sync(state.live.load)
         except Exception as exc:  # serve events and health anyway; /readyz says why models are missing
@@ -131,6 +153,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
             yield
         finally:
             state.live.stop()
+            state.events.stop()
+            state.limiter.close()
+            state.metrics.close()
             if state.owns_store:
                 state.store.close()
 
@@ -143,11 +168,14 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
             "scopes are read < write < admin."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own copy of Swagger UI, not a CDN
+        redoc_url=None,
     )
     app.state.shoplm = state
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    _local_docs(app)
     # Middleware wraps in reverse order of adding: metrics outermost, so a 413 is counted too.
     app.add_middleware(BodySizeLimitMiddleware, limit=server.max_body_bytes)
     if server.cors_origins:  # off unless an allow-list is configured
@@ -161,13 +189,42 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     return app
 
 
-def _model_gauges(state: ServiceState) -> list[tuple[str, str, dict[str, str], float]]:
-    live = state.live
-    rows: list[tuple[str, str, dict[str, str], float]] = []
-    if live.version is not None:
-        rows.append(("shoplm_model_version_info", "The live model version (value 1).", {"version": live.version}, 1.0))
-    rows.append(("shoplm_model_loaded", "1 when models are loaded.", {}, float(live.version is not None)))
-    rows.append(("shoplm_model_reloads", "Model versions swapped in since start.", {}, float(live.reloads)))
-    if live.loaded_at is not None:
-        rows.append(("shoplm_model_loaded_timestamp_seconds", "When the live models were loaded.", {}, live.loaded_at))
-    return rows
+def create_app_from_env() -> FastAPI:
+    """The app of one worker process of ``shoplm serve``: settings from the environment it set.
+
+    ``shoplm serve`` puts ``--data-dir``, ``--host`` and ``--port`` into ``SHOPLM_*`` variables
+    before it starts the workers, so each worker builds the same :class:`Settings`. A worker also
+    asks the kernel to stop it when the server process dies, so no worker outlives its server.
+    """
+    stop_with_parent()
+    return create_app(Settings())
+
+
+def stop_with_parent() -> None:
+    """Have this process get SIGTERM when its parent dies (Linux; elsewhere nothing happens)."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request reached the kernel
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _local_docs(app: FastAPI) -> None:
+    """``/docs`` with Swagger UI from the package (a shop may be offline), as FastAPI's docs describe."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )

@@ -1,5 +1,8 @@
 """Dependencies shared by the routers: the service state, API-key auth with scopes, the live models.
 
+They are ``async``: each is a few dictionary lookups (a verified key is cached in memory), and
+a plain ``def`` dependency would cost every request a hop to a worker thread and back.
+
 Example (a router of a later capability plugs in the same way):
     >>> from fastapi import APIRouter, Depends
     >>> router = APIRouter(prefix="/v1/reviews", dependencies=[Depends(require("read"))])
@@ -8,22 +11,27 @@ Example (a router of a later capability plugs in the same way):
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 from fastapi import Depends, Request, Security
+from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from shoplm.app.recommender import ShopRecommender
 from shoplm.config import Settings
+from shoplm.ingest.pseudonymize import Pseudonymizer
 from shoplm.serve.auth import ApiKey, KeyStore, RateLimiter, SessionStore, scope_allows
 from shoplm.serve.chat import LiveAssistant
 from shoplm.serve.errors import ApiError
 from shoplm.serve.live import LiveModels
 from shoplm.serve.metrics import Metrics
 from shoplm.store import Store
+
+if TYPE_CHECKING:
+    from shoplm.app.events import EventWriter
 
 
 @dataclass
@@ -39,8 +47,10 @@ class ServiceState:
     sessions: SessionStore
     #: The customer-service assistant, loaded at start (see :mod:`shoplm.serve.chat`).
     assistant: LiveAssistant
-    # One writer at a time: SQLite has one anyway, and waiting on a lock is cheaper than its busy loop.
-    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Commits events of concurrent requests together (see :mod:`shoplm.app.events`).
+    events: EventWriter
+    #: The shop's keyed pseudonymizer (user ids of incoming events).
+    pseudonymizer: Pseudonymizer
     owns_store: bool = False
 
 
@@ -48,11 +58,16 @@ def get_state(request: Request) -> ServiceState:
     return request.app.state.shoplm  # type: ignore[no-any-return]
 
 
+def json_response(payload: Any, status_code: int = 200) -> Response:
+    """An answer already shaped as its response model: serialized once, with orjson, not validated again."""
+    return Response(orjson.dumps(payload), status_code=status_code, media_type="application/json")
+
+
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (`shoplm keys create`)")
 _bearer = HTTPBearer(auto_error=False, description="the API key as a bearer token")
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     api_key: Annotated[str | None, Security(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
@@ -72,7 +87,7 @@ def authenticate(
 
 
 def check_rate(state: ServiceState, key: ApiKey) -> None:
-    """429 with ``Retry-After`` once the key's token bucket is empty."""
+    """429 with ``Retry-After`` once the key's token bucket (shared by all workers) is empty."""
     wait = state.limiter.take(key.key_id)
     if wait > 0:
         state.metrics.inc("shoplm_rate_limited_total")
@@ -83,10 +98,10 @@ def check_rate(state: ServiceState, key: ApiKey) -> None:
         )
 
 
-def require(scope: str) -> Callable[..., ApiKey]:
+def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency admitting keys of ``scope`` or above (403 otherwise), rate-limited per key."""
 
-    def dependency(request: Request, key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:
+    async def dependency(request: Request, key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:
         if not scope_allows(key.scope, scope):
             raise ApiError(403, f"this API key has scope {key.scope!r}; this call needs {scope!r} or above")
         check_rate(get_state(request), key)
@@ -96,7 +111,7 @@ def require(scope: str) -> Callable[..., ApiKey]:
     return dependency
 
 
-def get_recommender(request: Request) -> ShopRecommender:
+async def get_recommender(request: Request) -> ShopRecommender:
     """The live recommender, read once: the request keeps this object even if a reload swaps it."""
     shop = get_state(request).live.current
     if shop is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from shoplm.app.recommender import RefreshScheduler, ShopRecommender
 from shoplm.app.registry import ModelRegistry
@@ -30,8 +31,16 @@ log = logging.getLogger("shoplm.serve")
 class LiveModels:
     """Holds the current :class:`ShopRecommender` (or None before the first training)."""
 
-    def __init__(self, store: Store, settings: Settings, *, warm_encoder: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        warm_encoder: bool = True,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
+        self.on_change = on_change  # told after every swap (the metrics' model gauges)
         self.settings = settings
         self.registry = ModelRegistry(settings.models_dir)
         self.warm_encoder = warm_encoder
@@ -72,6 +81,8 @@ class LiveModels:
             self.loaded_at = time.time()
             self.last_error = None
             self._restart_refresh(shop)
+            if self.on_change is not None:
+                self.on_change()
             log.info("serving model version %s", shop.version)
             return True
 

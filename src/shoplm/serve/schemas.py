@@ -274,4 +274,5 @@ class Readiness(BaseModel):
     store: bool
     models: bool
     model_version: str | None
+    assistant: bool = Field(default=False, description="the assistant's models are loaded")
     detail: str | None = None

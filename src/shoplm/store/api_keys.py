@@ -1,4 +1,4 @@
-"""API keys: rows of salted PBKDF2 hashes, never a key itself.
+"""API keys and the dashboard logins made with them: rows of hashes, never a key or a token itself.
 
 Example:
     >>> from shoplm.store import Store
@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from shoplm.store.schema import api_keys as api_keys_table
+from shoplm.store.schema import dashboard_sessions as sessions_table
 
 if TYPE_CHECKING:
     from shoplm.store.database import Store
 
 
 class ApiKeyRepository:
-    """The ``api_keys`` table."""
+    """The ``api_keys`` and ``dashboard_sessions`` tables."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -66,3 +67,23 @@ class ApiKeyRepository:
                 update(api_keys_table).where(c.key_id == key_id, c.revoked_ms.is_(None)).values(revoked_ms=now_ms)
             ).rowcount
         return bool(done)
+
+    # -- dashboard sessions ---------------------------------------------------------------
+    def add_session(self, token_hash: str, key_id: str, *, expires_ms: int, now_ms: int) -> None:
+        """Remember a login (and forget the expired ones)."""
+        c = sessions_table.c
+        with self._store.transaction() as conn:
+            conn.execute(delete(sessions_table).where(c.expires_ms < now_ms))
+            conn.execute(sessions_table.insert().values(token_hash=token_hash, key_id=key_id, expires_ms=expires_ms))
+
+    def session_key(self, token_hash: str, *, now_ms: int) -> str | None:
+        """The key id of an unexpired login, or None."""
+        c = sessions_table.c
+        statement = select(c.key_id).where(c.token_hash == token_hash, c.expires_ms >= now_ms)
+        with self._store.engine.connect() as conn:
+            row = conn.execute(statement).first()
+        return str(row[0]) if row else None
+
+    def drop_session(self, token_hash: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(delete(sessions_table).where(sessions_table.c.token_hash == token_hash))

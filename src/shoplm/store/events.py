@@ -12,7 +12,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import and_, bindparam, select
@@ -64,6 +65,36 @@ class EventRepository:
         with self._store.engine.connect() as conn:
             rows = conn.execute(self._history, {"user_id": user_id, "limit": limit}).fetchall()
         return [(str(item), str(kind)) for item, kind in reversed(rows)]
+
+    def insert_batches(self, batches: Sequence[Sequence[dict[str, Any]]]) -> list[set[str]]:
+        """Insert several requests' event rows in one transaction; returns the ids each one stored.
+
+        Rows whose ``event_id`` is stored already (idempotent resends) are skipped, and a batch
+        only gets the ids it stored itself: when two batches carry one id, the first one wins.
+        The ids are known once the transaction has committed.
+
+        Args:
+            batches: store rows (every column of ``events``), one sequence per request.
+
+        Returns:
+            One set of stored event ids per batch, in order.
+        """
+        columns = [c.name for c in events_table.columns]
+        stored: list[set[str]] = []
+        with self._store.transaction() as conn:
+            quote = conn.dialect.identifier_preparer.quote
+            marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            one = "(" + ", ".join([marker] * len(columns)) + ")"
+            head = f"INSERT INTO events ({', '.join(quote(c) for c in columns)}) VALUES "
+            for rows in batches:
+                if not rows:
+                    stored.append(set())
+                    continue
+                # One statement a batch (few rows: the API's); RETURNING names the rows it stored.
+                sql = head + ", ".join([one] * len(rows)) + " ON CONFLICT DO NOTHING RETURNING event_id"
+                params = tuple(row[c] for row in rows for c in columns)
+                stored.append({str(r[0]) for r in conn.exec_driver_sql(sql, params)})
+        return stored
 
     def newest(self, *, limit: int) -> list[dict[str, object]]:
         """The newest ``limit`` events of all users, newest first (for a live feed)."""

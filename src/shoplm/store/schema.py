@@ -160,4 +160,14 @@ api_keys = Table(
     Column("revoked_ms", BigInteger, nullable=True),
 )
 
+# Dashboard logins: a hash of the random token in the browser's cookie, never an API key.
+# In the store, so that every worker process of the service knows every login.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True, doc="SHA-256 of the cookie's token"),
+    Column("key_id", String(32), nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}

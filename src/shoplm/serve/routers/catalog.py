@@ -7,11 +7,12 @@ from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 
 from shoplm.app.recommender import ShopRecommender
 from shoplm.ingest.pipeline import ingest
 from shoplm.recommend.catalog import CATALOG_COLUMNS
-from shoplm.serve.deps import get_recommender, get_state, require
+from shoplm.serve.deps import get_recommender, get_state, json_response, require
 from shoplm.serve.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from shoplm.serve.routers.events import ingest_result
 from shoplm.serve.routers.recommendations import recommendation_list
@@ -45,8 +46,7 @@ def items_frame(batch: ItemBatch) -> pd.DataFrame:
 def put_items(batch: ItemBatch, request: Request) -> dict[str, object]:
     """Upsert items; new ones are encoded and recommendable at once (search, similar items)."""
     state = get_state(request)
-    with state.write_lock:
-        report = ingest("items", items_frame(batch), store=state.store, settings=state.settings)
+    report = ingest("items", items_frame(batch), store=state.store, settings=state.settings)
     result = ingest_result(report, [i.item_id for i in batch.items])
     recommendable: list[str] = []
     shop = state.live.current
@@ -64,15 +64,15 @@ def put_items(batch: ItemBatch, request: Request) -> dict[str, object]:
     dependencies=[Depends(require("read"))],
     responses={404: {"model": ErrorResponse, "description": "unknown item"}},
 )
-def similar_items(
+async def similar_items(
     item_id: Annotated[str, Path(min_length=1, max_length=128)],
     shop: Annotated[ShopRecommender, Depends(get_recommender)],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256, description="personalize for this user")] = None,
-) -> dict[str, object]:
+) -> Response:
     if item_id not in shop.engine.catalog.index:
         raise ApiError(404, f"no item {item_id!r} in the catalog", code="item_not_found")
-    return recommendation_list(shop, user_id, "item_detail", k=k, item_id=item_id)
+    return json_response(recommendation_list(shop, user_id, "item_detail", k=k, item_id=item_id))
 
 
 @router.get(
@@ -87,6 +87,7 @@ def search(
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
 ) -> dict[str, object]:
+    # A plain def: encoding the query (e5, tens of milliseconds) runs in a worker thread.
     if not q.strip():
         raise ApiError(422, "q: the search text is blank")
     return recommendation_list(shop, user_id, "search", k=k, query=q)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -50,12 +49,8 @@ _K = 6
 
 
 def _session_key(request: Request) -> ApiKey | None:
-    state = get_state(request)
-    key = state.sessions.get(request.cookies.get(COOKIE))
-    if key is not None and not state.keys.is_active(key.key_id):  # revoked since login
-        state.sessions.delete(request.cookies.get(COOKIE))
-        return None
-    return key
+    # None for no login, an expired one, or one whose key was revoked since.
+    return get_state(request).sessions.get(request.cookies.get(COOKIE))
 
 
 def dashboard_key(request: Request) -> ApiKey:
@@ -203,8 +198,7 @@ def post_page_event(request: Request, event: PageEvent, key: DashboardKey) -> JS
         "session_id": "dashboard",
         "suspected_bot": False,
     }
-    with state.write_lock:
-        state.store.upsert("events", pd.DataFrame([row]))
+    state.events.write([row])  # committed before the answer, with the API's events
     state.metrics.inc("shoplm_events_accepted_total", 1)
     return JSONResponse({"event_id": event_id, "stored": True})
 

@@ -1,14 +1,25 @@
-"""``POST /v1/events``: behaviour events in, acknowledged only once committed."""
+"""``POST /v1/events``: behaviour events in, acknowledged only once committed.
+
+A small batch (what a shop's frontend sends, usually one event) is validated and
+pseudonymized row by row (:mod:`shoplm.ingest.rows`) and committed together with the
+batches of concurrent requests (:mod:`shoplm.app.events`); a larger one takes the ingest
+pipeline. Both answer the same way, and both answer only after the commit.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
+import anyio
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 
 from shoplm.ingest.pipeline import IngestReport, ingest
-from shoplm.serve.deps import get_state, require
+from shoplm.ingest.rows import EventBatch as PreparedEvents
+from shoplm.ingest.rows import prepare_events
+from shoplm.serve.deps import ServiceState, get_state, json_response, require
 from shoplm.serve.errors import ERROR_RESPONSES, ApiError
 from shoplm.serve.schemas import EventBatch, EventIn, IngestResult, RejectedRow
 
@@ -36,7 +47,7 @@ def events_frame(events: list[EventIn], now_ms: int | None = None) -> pd.DataFra
     return frame
 
 
-def ingest_result(report: IngestReport, ids: list[str | None]) -> dict[str, object]:
+def ingest_result(report: IngestReport, ids: list[str | None]) -> dict[str, Any]:
     """An :class:`IngestReport` as the API's answer; rejected rows point at their batch position."""
     rejects = []
     for row in report.rejects.itertuples(index=False):
@@ -44,7 +55,7 @@ def ingest_result(report: IngestReport, ids: list[str | None]) -> dict[str, obje
         rejects.append(
             RejectedRow(
                 index=index, id=ids[index] if 0 <= index < len(ids) else None, field=row.field, reason=row.reason
-            )
+            ).model_dump()
         )
     return {
         "received": report.read,
@@ -65,7 +76,7 @@ def ingest_result(report: IngestReport, ids: list[str | None]) -> dict[str, obje
     summary="Record a batch of behaviour events",
     dependencies=[Depends(require("write"))],
 )
-def post_events(batch: EventBatch, request: Request) -> dict[str, object]:
+async def post_events(batch: EventBatch, request: Request) -> Response:
     """Validate, pseudonymize and store a batch in one transaction, then answer.
 
     A 200 means every accepted event is committed. Events are idempotent by ``event_id``:
@@ -78,10 +89,58 @@ def post_events(batch: EventBatch, request: Request) -> dict[str, object]:
         raise ApiError(
             413, f"a batch holds at most {limit:,} events; got {len(batch.events):,}", code="batch_too_large"
         )
-    frame = events_frame(batch.events)
-    with state.write_lock:
-        report = ingest("events", frame, store=state.store, settings=state.settings)
-    state.metrics.inc("shoplm_events_accepted_total", report.accepted)
-    state.metrics.inc("shoplm_events_rejected_total", report.rejected)
-    state.metrics.inc("shoplm_events_duplicate_total", report.duplicates)
-    return ingest_result(report, [e.event_id for e in batch.events])
+    started = time.perf_counter()
+    now_ms = int(time.time() * 1000)
+    ids = [e.event_id for e in batch.events]
+    rows = [_with_time(e, now_ms) for e in batch.events]
+    prepared = prepare_events(
+        rows,
+        state.pseudonymizer,
+        now_ms=now_ms,
+        future_tolerance_ms=state.settings.ingest.future_tolerance_seconds * 1000,
+        bot_burst_events=state.settings.ingest.bot_burst_events,
+    )
+    if prepared is None:  # a bulk upload, or text timestamps: the pipeline (in a worker thread)
+        frame = events_frame(batch.events, now_ms)
+        report = await anyio.to_thread.run_sync(
+            lambda: ingest("events", frame, store=state.store, settings=state.settings)
+        )
+        result = ingest_result(report, ids)
+    else:
+        stored = await state.events.write_async(prepared.rows) if prepared.rows else set()
+        result = _batch_result(prepared, len(stored), ids, time.perf_counter() - started)
+    _count(state, result)
+    return json_response(result)
+
+
+def _with_time(event: EventIn, now_ms: int) -> dict[str, Any]:
+    row = event.model_dump()
+    if row["timestamp"] is None:
+        row["timestamp"] = now_ms
+    return row
+
+
+def _batch_result(prepared: PreparedEvents, stored: int, ids: list[str | None], seconds: float) -> dict[str, Any]:
+    """The answer for a batch of the row path, shaped like :func:`ingest_result`."""
+    rejects = [
+        {"index": index, "id": ids[index], "field": field, "reason": reason}
+        for index, field, reason in prepared.rejects
+    ]
+    rejected = len(prepared.rejects)
+    return {
+        "received": prepared.read,
+        "accepted": stored,
+        "inserted": stored,
+        "updated": 0,
+        "rejected": rejected,
+        "duplicates": prepared.read - rejected - stored,
+        "flagged_bots": 0,
+        "rejects": rejects,
+        "seconds": round(seconds, 4),
+    }
+
+
+def _count(state: ServiceState, result: dict[str, Any]) -> None:
+    state.metrics.inc("shoplm_events_accepted_total", result["accepted"])
+    state.metrics.inc("shoplm_events_rejected_total", result["rejected"])
+    state.metrics.inc("shoplm_events_duplicate_total", result["duplicates"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from shoplm.serve.deps import get_state
 from shoplm.serve.metrics import CONTENT_TYPE
@@ -39,7 +39,8 @@ def readyz(request: Request) -> JSONResponse:
         store=store_ok,
         models=version is not None,
         model_version=version,
-        detail=detail,
+        assistant=state.assistant.loaded,
+        detail=detail or (None if state.assistant.loaded else state.assistant.last_error),
     )
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
@@ -50,5 +51,6 @@ def readyz(request: Request) -> JSONResponse:
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-async def metrics(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(get_state(request).metrics.render(), media_type=CONTENT_TYPE)
+async def metrics(request: Request) -> Response:
+    """Every worker's counters and histograms, and each live worker's model gauges (with its ``pid``)."""
+    return Response(get_state(request).metrics.render(), media_type=CONTENT_TYPE)

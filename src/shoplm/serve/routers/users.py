@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
+from fastapi.responses import Response
 
 from shoplm.app.recommender import ShopRecommender
-from shoplm.serve.deps import get_recommender, require
+from shoplm.serve.deps import get_recommender, json_response, require
 from shoplm.serve.errors import ERROR_RESPONSES
 from shoplm.serve.schemas import Profile
 
@@ -25,10 +26,12 @@ def user_profile(shop: ShopRecommender, user_id: str, *, pseudonymous: bool = Fa
     summary="A user's interest tags, top categories and brands, price band and vector",
     dependencies=[Depends(require("read"))],
 )
-def profile(
+async def profile(
     user_id: Annotated[str, Path(min_length=1, max_length=256, description="the shop's user id")],
     shop: Annotated[ShopRecommender, Depends(get_recommender)],
-) -> dict[str, object]:
+) -> Response:
     """An unknown user has an empty profile (``cold_start: true``), not a 404: the shop may not have sent events yet."""
     found = user_profile(shop, user_id)
-    return {**found, "user_id": user_id, "pseudonymous_id": found["user_id"], "cold_start": found["events"] == 0}
+    return json_response(
+        {**found, "user_id": user_id, "pseudonymous_id": found["user_id"], "cold_start": found["events"] == 0}
+    )
