@@ -1,14 +1,18 @@
-"""Load benchmark of the HTTP service: recommendation latency at fixed rates and event ack latency.
+"""Load benchmark of the HTTP service: recommendation latency at fixed rates, event acknowledgement
+latency alone and under recommendation load, for any source tree, worker count and database.
 
 Builds (once, cached in ``--data-dir``) a demo shop of 20,000 items, 5,000 users and 200,000
-events, encoded and trained; starts ``shoplm serve`` on loopback; drives it with ``wrk``
-(Debian package) through ``load.lua``, paced to a target rate; writes the figures as JSON.
+events, trained; starts ``shoplm serve`` from a source tree on loopback; drives it with ``wrk``
+(Debian package) through ``load.lua``, paced to target rates; writes every figure as JSON.
+``compare`` runs several servers one after another in one command (the code before and after a
+change, 1 worker and N workers, SQLite and PostgreSQL), so their figures come from one run.
 
 Usage:
     python benchmarks/service/bench_service.py build --data-dir /tmp/shoplm-bench
-    python benchmarks/service/bench_service.py run --data-dir /tmp/shoplm-bench --seconds 30
+    python benchmarks/service/bench_service.py run --data-dir /tmp/shoplm-bench --workers 2 --seconds 20
+    python benchmarks/service/bench_service.py compare --config compare.json --seconds 20 --out results.json
 
-Every loop is bounded (number of runs, seconds per run); only 127.0.0.1 is contacted.
+Every loop is bounded (runs, seconds per run); only 127.0.0.1 is contacted.
 """
 
 from __future__ import annotations
@@ -21,21 +25,35 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 KEY = "shoplm-bench"  # pseudonymization key of the bench shop
 
+#: (label, wrk mode, target rate, connections) of the recommendation and event runs.
+PLAN = [
+    ("GET /v1/recommendations", "recommend", 100, 8),
+    ("GET /v1/recommendations", "recommend", 300, 16),
+    ("POST /v1/events (1 event)", "events", 100, 8),
+]
+#: Events at 100/s measured while recommendations run at 200/s (two wrk processes at once).
+MIXED = (("recommend", 200, 12), ("events", 100, 8))
 
-def settings_for(data_dir: Path, **recommend: object):  # type: ignore[no-untyped-def]
+
+def settings_for(data_dir: Path, database_url: str | None = None, **recommend: object):  # type: ignore[no-untyped-def]
     from shoplm.config import Settings
 
+    extra = {"database_url": database_url} if database_url else {}
     return Settings(
         data_dir=data_dir,
         pseudonymization_key=KEY,
         recommend={"sequential_minutes": 2.0, **recommend},
         server={"rate_limit_per_second": 0},
+        **extra,
     )
 
 
@@ -64,44 +82,60 @@ def write_approximate_embeddings(store, settings) -> None:  # type: ignore[no-un
     path = jobs.embeddings_path(settings, encoder.model_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, item_ids=catalog["item_id"].to_numpy(dtype=np.str_), vectors=vectors)
-    print(
-        f"approximate embeddings of {len(catalog)} items from {len(unique)} texts in "
-        f"{time.perf_counter() - started:.0f} s",
-        flush=True,
-    )
+    print(f"approximate embeddings of {len(catalog)} items from {len(unique)} texts in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
 
 
-def build(data_dir: Path, n_items: int, n_users: int, n_events: int, *, exact_embeddings: bool = False) -> None:
-    """Generate, ingest, encode and train the bench shop (skips what is done already)."""
+def build(
+    data_dir: Path,
+    n_items: int,
+    n_users: int,
+    n_events: int,
+    *,
+    exact_embeddings: bool = False,
+    database_url: str | None = None,
+    models_from: Path | None = None,
+) -> None:
+    """Generate, ingest, encode and train the bench shop (skips what is done already).
+
+    ``models_from`` copies the embeddings and models of a shop built from the same data (the
+    same seed and key), so a second database gets the same models without training again.
+    """
     from shoplm.app import jobs
     from shoplm.app.registry import ModelRegistry
     from shoplm.demo.generator import DemoSizes, generate_demo_store
     from shoplm.ingest.pipeline import ingest
     from shoplm.store import Store
 
-    settings = settings_for(data_dir)
+    settings = settings_for(data_dir, database_url)
     source = data_dir / "demo-source"
     started = time.perf_counter()
+    if models_from is not None and not source.exists():
+        shutil.copytree(models_from / "demo-source", source)
     if not (source / "ground_truth.json").exists():
         generate_demo_store(source, seed=0, sizes=DemoSizes(n_items=n_items, n_users=n_users, n_events=n_events))
         print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
     store = Store.open(settings.database_url)
-    files = jobs._demo_files(source)
+    files = jobs.demo_files(source)
     if store.count("items") < n_items:
         for kind in ("items", "users", "events"):
             print(ingest(kind, files[kind], store=store, settings=settings).summary(), flush=True)
     if ModelRegistry(settings.models_dir).current() is None:
-        if exact_embeddings:
+        if models_from is not None:
+            for part in ("models", "embeddings"):
+                shutil.copytree(models_from / part, data_dir / part, dirs_exist_ok=True)
+        elif exact_embeddings:
             encoded = jobs.encode_catalog(store, settings, progress=False)
             print(f"encoded {encoded.count} items in {encoded.seconds:.0f} s", flush=True)
+            jobs.train_recommenders(store, settings, on_step=lambda s: print("training", s, flush=True))
         else:
             write_approximate_embeddings(store, settings)
-        trained = jobs.train_recommenders(store, settings, on_step=lambda s: print("training", s, flush=True))
-        print("trained", ", ".join(trained), flush=True)
+            jobs.train_recommenders(store, settings, on_step=lambda s: print("training", s, flush=True))
     print(f"shop ready: {store.counts()} ({time.perf_counter() - started:.0f} s)", flush=True)
     store.close()
 
 
+# -- running a server --------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -112,87 +146,163 @@ def _loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def _wrk(url: str, env: dict[str, str], *, rate: float, seconds: int, connections: int) -> dict[str, object]:
-    """One paced wrk run; returns its JSON summary plus the achieved rate."""
+def _environment(src: Path, database_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLM_")}
+    env.update(
+        {
+            "PYTHONPATH": str(src),
+            "SHOPLM_PSEUDONYMIZATION_KEY": KEY,
+            "SHOPLM_SERVER__RATE_LIMIT_PER_SECOND": "0",
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
+    if database_url:
+        env["SHOPLM_DATABASE_URL"] = database_url
+    return env
+
+
+def _create_key(env: dict[str, str], data_dir: Path) -> str:
+    """A write key, made with the served source tree's own key store."""
+    code = (
+        "import sys\n"
+        "from shoplm.config import Settings\n"
+        "from shoplm.store import Store\n"
+        "try:\n    from shoplm.app.keys import KeyStore\n"
+        "except ImportError:  # the code before the application floor\n    from shoplm.serve.auth import KeyStore\n"
+        "settings = Settings(data_dir=sys.argv[1])\n"
+        "print(KeyStore(Store.open(settings.database_url)).create('write', name='bench').secret)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(data_dir)], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return out.stdout.strip().splitlines()[-1]
+
+
+class Server:
+    """``shoplm serve`` of a source tree in a subprocess (``workers``: None for code without the option)."""
+
+    def __init__(self, src: Path, data_dir: Path, *, workers: int | None, database_url: str | None) -> None:
+        self.env = _environment(src, database_url)
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "shoplm.cli", "serve", "--data-dir", str(data_dir), "--port", str(self.port)]
+        if workers is not None:
+            command += ["--workers", str(workers)]
+        self.log = Path(tempfile.mkstemp(prefix="shoplm-bench-server-", suffix=".log")[1])
+        with self.log.open("w") as handle:
+            self.proc = subprocess.Popen(
+                [*command, "--log-level", "warning"], env=self.env, stdout=handle, stderr=handle
+            )
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.base + "/readyz", timeout=2).status_code == 200:
+                    time.sleep(3)  # every worker loads its models; the first ready one answered
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"server at {self.base} not ready in {timeout} s")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _wrk_command(url: str, *, rate: float, seconds: int, connections: int) -> tuple[list[str], str]:
     delay_ms = connections * 1000.0 / rate  # each connection waits this long between requests
-    run_env = {**os.environ, **env, "DELAY_MS": f"{delay_ms:.3f}"}
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(HERE / "load.lua"), url]
-    out = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    summary = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    return command, f"{delay_ms:.3f}"
+
+
+def _summary(stdout: str, rate: float) -> dict[str, Any]:
+    summary = json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
     summary["achieved_rps"] = round(summary["requests"] / (summary["duration_us"] / 1e6), 1)
     summary["target_rps"] = rate
     return summary
 
 
-def run(data_dir: Path, seconds: int, out: Path | None) -> dict[str, object]:
-    """Start the server on the bench shop and measure; returns (and writes) the results."""
+def _wrk(url: str, env: dict[str, str], *, rate: float, seconds: int, connections: int) -> dict[str, Any]:
+    """One paced wrk run; returns its JSON summary plus the achieved rate."""
+    command, delay = _wrk_command(url, rate=rate, seconds=seconds, connections=connections)
+    run = subprocess.run(
+        command, env={**os.environ, **env, "DELAY_MS": delay}, capture_output=True, text=True, timeout=seconds + 60
+    )
+    return _summary(run.stdout, rate)
+
+
+def _wrk_together(url: str, env: dict[str, str], runs: tuple[tuple[str, float, int], ...], seconds: int) -> list:
+    """Several paced wrk runs at the same time (one process each)."""
+    procs = []
+    for mode, rate, connections in runs:
+        command, delay = _wrk_command(url, rate=rate, seconds=seconds, connections=connections)
+        run_env = {**os.environ, **env, "MODE": mode, "DELAY_MS": delay, "RUN_ID": f"{env['RUN_ID']}{mode}"}
+        procs.append((subprocess.Popen(command, env=run_env, stdout=subprocess.PIPE, text=True), rate))
+    return [_summary(proc.communicate(timeout=seconds + 60)[0], rate) for proc, rate in procs]
+
+
+def run(
+    data_dir: Path,
+    seconds: int,
+    *,
+    src: Path = ROOT / "src",
+    workers: int | None = None,
+    database_url: str | None = None,
+    label: str = "",
+) -> dict[str, Any]:
+    """Start a server on the bench shop and measure every run of :data:`PLAN` and :data:`MIXED`."""
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
-    from shoplm.app.keys import KeyStore
-    from shoplm.store import Store
-
-    settings = settings_for(data_dir)
-    store = Store.open(settings.database_url)
-    secret = KeyStore(store).create("write", name="bench").secret
-    store.close()
-    raw_users = _raw_users(data_dir / "demo-source", 500)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "SHOPLM_PSEUDONYMIZATION_KEY": KEY,
-        "SHOPLM_SERVER__RATE_LIMIT_PER_SECOND": "0",
-        "OMP_NUM_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-    }
-    command = [sys.executable, "-m", "shoplm.cli", "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    server = subprocess.Popen([*command, "--log-level", "warning"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    results: dict[str, object] = {"items": None, "load_before": _loadavg(), "runs": []}
+    server = Server(src, data_dir, workers=workers, database_url=database_url)
+    results: dict[str, Any] = {"label": label, "src": str(src), "workers": workers, "runs": []}
+    results["database"] = "postgresql" if database_url and database_url.startswith("postgres") else "sqlite"
     try:
-        _wait_ready(base, timeout=300)
-        import httpx
-
-        results["model_version"] = httpx.get(base + "/readyz").json()["model_version"]
-        store = Store.open(settings.database_url)
-        results["items"] = store.count("items")
-        results["events"] = store.count("events")
-        store.close()
-        wrk_env = {"API_KEY": secret, "USERS": ",".join(raw_users), "RUN_ID": str(int(time.time()))}
-        # Warm up: caches, the allocator, the first query paths.
-        _wrk(base, {**wrk_env, "MODE": "recommend"}, rate=50, seconds=5, connections=4)
-        plan = [
-            ("GET /v1/recommendations", "recommend", 100, 8),
-            ("GET /v1/recommendations", "recommend", 300, 16),
-            ("POST /v1/events (1 event)", "events", 50, 4),
-            ("POST /v1/events (20 events)", "events20", 20, 2),
-        ]
-        for label, mode, rate, connections in plan:  # bounded: four runs of `seconds` each
+        started = time.monotonic()
+        server.wait_ready()
+        results["ready_seconds"] = round(time.monotonic() - started, 1)
+        env = {
+            "API_KEY": _create_key(server.env, data_dir),
+            "USERS": ",".join(_raw_users(data_dir / "demo-source", 500)),
+            "RUN_ID": str(int(time.time() * 1000)),
+        }
+        # Warm up: caches, the allocator, the first query paths (20 s: every user seen by every worker).
+        _wrk(server.base, {**env, "MODE": "recommend"}, rate=100, seconds=20, connections=8)
+        for name, mode, rate, connections in PLAN:  # bounded: one run of `seconds` each
             load = _loadavg()
-            summary = _wrk(base, {**wrk_env, "MODE": mode}, rate=rate, seconds=seconds, connections=connections)
-            summary.update({"label": label, "load_before": load, "load_after": _loadavg()})
-            results["runs"].append(summary)  # type: ignore[union-attr]
-            print(_line(summary), flush=True)
+            summary = _wrk(server.base, {**env, "MODE": mode}, rate=rate, seconds=seconds, connections=connections)
+            summary.update({"label": name, "load_before": load, "load_after": _loadavg()})
+            results["runs"].append(summary)
+            print(f"{label:<28}" + _line(summary), flush=True)
+        load = _loadavg()
+        for summary, (mode, _rate, _c) in zip(_wrk_together(server.base, env, MIXED, seconds), MIXED, strict=True):
+            name = "GET /v1/recommendations" if mode == "recommend" else "POST /v1/events (1 event)"
+            summary.update({"label": f"{name}, mixed", "load_before": load, "load_after": _loadavg()})
+            results["runs"].append(summary)
+            print(f"{label:<28}" + _line(summary), flush=True)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    results["load_after"] = _loadavg()
-    results["cpus"] = os.cpu_count()
-    if out is not None:
-        out.write_text(json.dumps(results, indent=2))
+        server.stop()
     return results
 
 
-def _line(s: dict[str, object]) -> str:
+def _line(s: dict[str, Any]) -> str:
     def ms(key: str) -> str:
-        return f"{float(s[key]) / 1000:.1f}"  # type: ignore[arg-type]
+        return f"{float(s[key]) / 1000:.1f}"
 
     return (
-        f"{s['label']:<28} target {s['target_rps']:>5} rps, achieved {s['achieved_rps']:>6} rps | "
+        f"{s['label']:<36} target {s['target_rps']:>5} rps, achieved {s['achieved_rps']:>6} rps | "
         f"p50 {ms('p50_us')} ms, p90 {ms('p90_us')} ms, p99 {ms('p99_us')} ms, max {ms('max_us')} ms | "
-        f"non-2xx {s['errors_status']}, socket errors {s['errors_connect'] + s['errors_timeout']} | "  # type: ignore[operator]
+        f"non-2xx {s['errors_status']}, socket errors {s['errors_connect'] + s['errors_timeout'] + s['errors_read']} | "
         f"load {s['load_before']} -> {s['load_after']}"
     )
 
@@ -208,37 +318,62 @@ def _raw_users(source: Path, n: int) -> list[str]:
     return [f"U{i:05d}" for i in range(n)]
 
 
-def _wait_ready(base: str, timeout: float) -> None:
-    import httpx
+def compare(config: Path, seconds: int, out: Path | None) -> list[dict[str, Any]]:
+    """Every server of ``config`` (a JSON list of ``run`` arguments), one after another, in one run.
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"server at {base} not ready in {timeout} s")
+    Example config entry: ``{"label": "before, 1 process", "src": "/tmp/before/src",
+    "data_dir": "/tmp/bench-before", "workers": null, "database_url": null}``.
+    """
+    results = []
+    for entry in json.loads(config.read_text()):
+        results.append(
+            run(
+                Path(entry["data_dir"]),
+                seconds,
+                src=Path(entry.get("src") or ROOT / "src"),
+                workers=entry.get("workers"),
+                database_url=entry.get("database_url"),
+                label=entry.get("label", ""),
+            )
+        )
+        if out is not None:  # written after every server: a long comparison keeps what it measured
+            out.write_text(json.dumps({"cpus": os.cpu_count(), "servers": results}, indent=2))
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["build", "run", "all"])
+    parser.add_argument("step", choices=["build", "run", "compare"])
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/shoplm-bench"))
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="the source tree to serve (run)")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (run; omit for old code)")
+    parser.add_argument("--database-url", default=None, help="e.g. postgresql://... (default: SQLite in data dir)")
+    parser.add_argument("--models-from", type=Path, default=None, help="build: copy models of this bench shop")
+    parser.add_argument("--config", type=Path, help="compare: a JSON list of servers")
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--users", type=int, default=5_000)
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--seconds", type=int, default=30, help="length of each measured run")
+    parser.add_argument("--seconds", type=int, default=20, help="length of each measured run")
     parser.add_argument(
         "--exact-embeddings", action="store_true", help="encode every title (about an hour for 20k items on 2 cores)"
     )
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args()
-    if args.step in ("build", "all"):
-        build(args.data_dir, args.items, args.users, args.events, exact_embeddings=args.exact_embeddings)
-    if args.step in ("run", "all"):
-        run(args.data_dir, args.seconds, args.out)
+    if args.step == "build":
+        build(
+            args.data_dir,
+            args.items,
+            args.users,
+            args.events,
+            exact_embeddings=args.exact_embeddings,
+            database_url=args.database_url,
+            models_from=args.models_from,
+        )
+    elif args.step == "run":
+        result = run(args.data_dir, args.seconds, src=args.src, workers=args.workers, database_url=args.database_url)
+        args.out.write_text(json.dumps({"cpus": os.cpu_count(), "servers": [result]}, indent=2))
+    else:
+        compare(args.config, args.seconds, args.out)
 
 
 if __name__ == "__main__":

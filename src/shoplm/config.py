@@ -89,6 +89,12 @@ class RecommendSettings(BaseModel):
     exclude_purchased: bool = False
     max_per_category: int | None = Field(default=None, ge=1)
     refresh_minutes: float = Field(default=15.0, gt=0, description="how often cheap sources are refitted")
+    answer_cache: int = Field(
+        default=20_000, ge=0, description="answers cached per serving process, keyed by the live history; 0: off"
+    )
+    precompute_users: int = Field(
+        default=1_000, ge=0, description="most recently active users whose home answers a server computes at load"
+    )
 
     @model_validator(mode="after")
     def _sequential_shortcut(self) -> RecommendSettings:

@@ -13,21 +13,12 @@ Conventions (after scikit-learn and statsforecast):
 A subclass implements ``fit``, ``_get_state`` and ``_set_state``.
 
 Example:
-    >>> import numpy as np
-    >>> class Mean(Estimator):
-    ...     def __init__(self, shrink: float = 0.0) -> None:
-    ...         self.shrink = shrink
-    ...     def fit(self, x):
-    ...         self.mean_ = np.asarray(x, dtype=np.float64).mean() * (1 - self.shrink)
-    ...         return self
-    ...     def _get_state(self):
-    ...         return {"mean": np.array([self.mean_])}, {}
-    ...     def _set_state(self, arrays, state):
-    ...         self.mean_ = float(arrays["mean"][0])
-    >>> import tempfile; d = tempfile.mkdtemp()
-    >>> _ = Mean().fit([1, 2, 3]).save(d + "/m")
-    >>> Mean.load(d + "/m").mean_
-    2.0
+    >>> import tempfile
+    >>> from shoplm.recommend import Interactions, PopularityRecommender
+    >>> model = PopularityRecommender().fit(Interactions.from_arrays(["u1", "u2"], ["a", "a"]))
+    >>> path = model.save(tempfile.mkdtemp() + "/popularity")
+    >>> Estimator.load(path).recommend([], k=1)
+    [('a', 1.0)]
 """
 
 from __future__ import annotations

@@ -262,7 +262,7 @@ def run_demo(
         files = manifest.files
         console.print(f"[green]✓[/] generated the demo store in {source_dir}")
     else:
-        files = _demo_files(source_dir)
+        files = demo_files(source_dir)
         console.print(f"[green]✓[/] the demo store exists in {source_dir} (use --fresh to regenerate)")
     timings["generate"] = time.perf_counter() - started
 
@@ -347,7 +347,7 @@ def _two_column_table(title: str, headers: tuple[str, str], rows: list[tuple[str
     return table
 
 
-def _demo_files(source_dir: Path) -> dict[str, Path]:
+def demo_files(source_dir: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for kind in INGEST_ORDER:
         for suffix in (".parquet", ".csv", ".jsonl"):

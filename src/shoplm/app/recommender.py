@@ -34,6 +34,7 @@ from shoplm.estimator import Estimator
 from shoplm.ingest.pseudonymize import Pseudonymizer
 from shoplm.interactions import Interactions
 from shoplm.lm.texts import item_texts
+from shoplm.recommend.answers import AnswerCache
 from shoplm.recommend.base import CandidateSource
 from shoplm.recommend.catalog import CATALOG_COLUMNS, CatalogView
 from shoplm.recommend.components import SOURCES, TrainingInputs
@@ -69,6 +70,7 @@ class ShopRecommender:
         self._lock = threading.Lock()  # serializes catalog changes; reads need no lock
         self._category_median = price_medians(engine.catalog)
         self.version: str = ""  # the model version directory this recommender was loaded from
+        self.answers = AnswerCache(settings.recommend.answer_cache if settings else 0)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -200,9 +202,48 @@ class ShopRecommender:
         elif user_id:
             history, purchased = self.history(self.user_key(user_id, pseudonymous=pseudonymous))
         history = [*history, *[str(i) for i in session]][-self.history_limit :]
-        return self.engine.recommend(
+        key = None
+        if rules is None:  # the shop's own rules: the answer depends on nothing else than the key
+            key = AnswerCache.key(
+                self.engine.generation,
+                scene,
+                k,
+                history=history,
+                purchased=purchased,
+                item_id=item_id,
+                cart=cart,
+                query=query,
+            )
+            cached = self.answers.get(key)
+            if cached is not None:
+                return cached
+        answer = self.engine.recommend(
             history, scene=scene, k=k, item_id=item_id, cart=cart, query=query, purchased=purchased, rules=rules
         )
+        if key is not None:
+            self.answers.put(key, answer)
+        return answer
+
+    def precompute(self, user_keys: Sequence[str], *, k: int = 10, pause: float = 0.002) -> int:
+        """Compute and cache the home answers of these (pseudonymous) users ahead of their requests.
+
+        Args:
+            user_keys: the users, most important first.
+            k: the answer's length the shop's pages ask for (the API's default is 10).
+            pause: seconds to sleep between users, so a serving process's requests go first.
+
+        Returns:
+            How many answers were computed.
+        """
+        done = 0
+        for user_key in user_keys:
+            if self.answers.size <= 0 or done >= self.answers.size:
+                break
+            self.recommend(user_key, scene="home", k=k, pseudonymous=True)
+            done += 1
+            if pause:
+                time.sleep(pause)
+        return done
 
     # -- catalog in real time ---------------------------------------------------------
     def encode_query(self, text: str) -> np.ndarray:

@@ -8,7 +8,7 @@ readers touch no store, so benchmarks read the files with them directly; the imp
 Example:
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "sequences.txt"
-    >>> _ = path.write_text("u1 a b c\nu2 b c\n")
+    >>> _ = path.write_text("u1 a b c" + chr(10) + "u2 b c" + chr(10))
     >>> read_sequences(path)["u1"]
     ['a', 'b', 'c']
 """

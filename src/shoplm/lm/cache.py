@@ -24,6 +24,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -89,6 +90,19 @@ class EmbeddingCache:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Switching a new file to WAL needs the file to itself, and SQLite does not wait for that
+        # (no busy handler): two processes opening one new cache at once (two server workers) may
+        # see "database is locked". It is over in milliseconds, so try again a few times.
+        for attempt in range(40):
+            try:
+                return self._open()
+            except ModelFileError as exc:
+                if "locked" not in str(exc) or attempt == 39:
+                    raise
+                time.sleep(0.05)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.timeout_seconds, check_same_thread=False, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_seconds * 1000)}")

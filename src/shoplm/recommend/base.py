@@ -71,10 +71,11 @@ class CandidateSource(Estimator):
         return [(str(self.item_ids_[i]), float(scores[i])) for i in top]
 
     def item_index(self) -> dict[str, int]:
-        """Item id -> position in ``item_ids_``."""
+        """Item id -> position in ``item_ids_`` (built once; every request reads it)."""
+        cached = self.__dict__.get("_item_index")
+        if cached is not None and len(cached) == len(self.item_ids_):
+            return cached  # type: ignore[no-any-return]
         self.check_fitted()
-        cached = getattr(self, "_item_index", None)
-        if cached is None or len(cached) != len(self.item_ids_):
-            cached = {str(item): i for i, item in enumerate(self.item_ids_)}
-            self._item_index = cached
+        cached = {str(item): i for i, item in enumerate(self.item_ids_)}
+        self._item_index = cached
         return cached

@@ -36,6 +36,7 @@ from shoplm.recommend.catalog import CatalogView, align
 from shoplm.recommend.components import SCENES, SOURCES, SourceRegistry
 from shoplm.recommend.components import scene_weights as default_weights
 from shoplm.recommend.rules import BusinessRules, diversify
+from shoplm.recommend.topk import top_positions
 
 Scene = Literal["home", "item_detail", "cart", "search", "post_purchase"]
 __all__ = ["SCENES", "Recommendation", "RecommendationEngine", "Scene"]
@@ -110,6 +111,8 @@ class RecommendationEngine:
     # -- catalog and sources ----------------------------------------------------------------
     def refresh_alignment(self) -> None:
         """Recompute how each source's items map onto the catalog (after items or models change)."""
+        # Answers computed before a change are stale: caches key them by this number.
+        self.generation = getattr(self, "generation", 0) + 1
         self._alignments = {name: align(source.item_ids_, self.catalog) for name, source in self.sources.items()}
         self._text_only = self._positions_only_text_knows()
         self._text_catalog_index = np.zeros(0, dtype=np.int64)
@@ -131,6 +134,7 @@ class RecommendationEngine:
         alignments = dict(self._alignments)
         alignments[name] = align(source.item_ids_, self.catalog)
         self.sources, self._alignments = sources, alignments
+        self.generation += 1
         self._text_only = self._positions_only_text_knows()
         self._text_catalog_index = np.zeros(0, dtype=np.int64)
 
@@ -264,8 +268,8 @@ class RecommendationEngine:
                 scores = np.where(scores > floor * best, scores, np.nan)
             # A search shows only strong matches; the user's taste re-orders them.
             limit = max(3 * k, 30) if scene == "search" and name == text else self.candidates_per_source
-            top = _top_positions(scores, limit)
-            if len(top) == 0 or scores[top[0]] == scores[top[-1]]:
+            top = top_positions(scores, limit)
+            if len(top) == 0 or (len(top) > 1 and scores[top[0]] == scores[top[-1]]):
                 continue  # nothing known, or no preference (e.g. a latent model with no history)
             rank = np.full(len(self.catalog), np.inf)
             rank[top] = np.arange(1, len(top) + 1)
@@ -393,15 +397,3 @@ def _relevant_only(similarity: np.ndarray) -> np.ndarray:
     best, typical = float(finite.max()), float(np.median(finite))
     cut = best - max(0.5 * (best - typical), 1e-6)
     return np.where(similarity >= cut, similarity, np.nan)
-
-
-def _top_positions(scores: np.ndarray, n: int) -> np.ndarray:
-    """Positions of the ``n`` highest finite scores, best first."""
-    finite = np.flatnonzero(np.isfinite(scores))
-    if len(finite) == 0:
-        return finite
-    n = min(n, len(finite))
-    values = scores[finite]
-    top = np.argpartition(-values, n - 1)[:n]
-    top = top[np.argsort(-values[top], kind="stable")]
-    return finite[top]

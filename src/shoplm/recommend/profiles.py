@@ -10,7 +10,7 @@ Example:
     ...     "category": ["Toys > Cars", "Toys > Dolls"], "brand": ["Acme", ""], "price": [10.0, 30.0]}))
     >>> profile = build_profile("u1", ["a", "a", "b"], catalog, {})
     >>> profile.tags
-    ['Toys', 'Acme', 'mid']
+    ['Toys', 'Acme', 'budget']
 """
 
 from __future__ import annotations

@@ -115,8 +115,7 @@ class TextSimilarityRecommender(CandidateSource):
     # -- querying ------------------------------------------------------------------------
     def profile(self, history: Sequence[str]) -> np.ndarray | None:
         """The unit-norm taste vector of ``history``; ``None`` if no history item is known."""
-        self.check_fitted()
-        index = self.item_index()
+        index = self.item_index()  # checks the model is fitted
         known = [index[h] for h in history if h in index][-int(self.max_history) :]
         if not known:
             return None

@@ -67,7 +67,7 @@ class LiveModels:
             started_ms = int(time.time() * 1000)
             try:
                 shop = ShopRecommender.load(self.store, self.settings)
-                if self.warm_encoder and "text" in shop.engine.sources:
+                if self.warm_encoder and shop.engine.text_source is not None:
                     shop.encode_query("warm up")  # the first query would otherwise pay the model load
             except (ModelFileError, OSError, ValueError) as exc:
                 # A half-deleted or corrupt version: keep serving the old models.
@@ -84,7 +84,27 @@ class LiveModels:
             if self.on_change is not None:
                 self.on_change()
             log.info("serving model version %s", shop.version)
+            self._precompute(shop)
             return True
+
+    def _precompute(self, shop: ShopRecommender) -> None:
+        """Compute the home answers of the most recently active users in the background."""
+        count = self.settings.recommend.precompute_users
+        if count <= 0 or shop.answers.size <= 0:
+            return
+
+        def run() -> None:
+            try:
+                users = [u for u, _n, _ts in self.store.events.recent_users(window=20 * count, limit=count)]
+                # Stops early when a newer version is swapped in: its answers would be of no use.
+                for start in range(0, len(users), 50):
+                    if self.current is not shop or self._stop.is_set():
+                        return
+                    shop.precompute(users[start : start + 50])
+            except Exception:  # an optimization only: requests compute what is missing
+                log.exception("precomputing answers failed")
+
+        threading.Thread(target=run, name="shoplm-precompute", daemon=True).start()
 
     def _catch_up(self, shop: ShopRecommender, since_ms: int) -> None:
         """Items put while the new models loaded went to the old object: give them to the new one."""

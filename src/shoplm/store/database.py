@@ -10,8 +10,9 @@ and ``store.api_keys``: SQL lives in this package only.
 Example:
     >>> import pandas as pd
     >>> store = Store.open("sqlite://")              # in-memory, for the example
-    >>> frame = pd.DataFrame({"event_id": ["e1"], "user_id": ["u1"], "item_id": ["i1"],
-    ...                       "event_type": ["view"], "ts_ms": [1_700_000_000_000]})
+    >>> frame = pd.DataFrame({"event_id": ["e1"], "user_id": ["u1"], "item_id": ["i1"], "event_type": ["view"],
+    ...                       "ts_ms": [1_700_000_000_000], "scene": [""], "query": [""], "session_id": [""],
+    ...                       "suspected_bot": [False]})
     >>> store.upsert("events", frame)
     UpsertResult(inserted=1, updated=0, unchanged=0)
     >>> store.upsert("events", frame).unchanged
@@ -20,6 +21,9 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -130,6 +134,10 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        files = sqlite_files(engine.url.render_as_string(hide_password=False))
+        self._lock_path = files[0].with_name(files[0].name + "-writer.lock") if files else None
+        self._lock_fd: int | None = None
+        self._thread_lock = threading.RLock()
         self.events = EventRepository(self)
         self.items = ItemRepository(self)
         self.users = UserRepository(self)
@@ -155,6 +163,9 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -162,14 +173,38 @@ class Store:
 
         Example:
             >>> store = Store.open("sqlite://")
+            >>> rows = pd.DataFrame({"event_id": ["e1"], "user_id": ["u1"], "item_id": ["i1"],
+            ...                      "event_type": ["view"], "ts_ms": [1], "scene": [""], "query": [""],
+            ...                      "session_id": [""], "suspected_bot": [False]})
             >>> with store.transaction() as connection:
-            ...     _ = store.upsert("users", pd.DataFrame({"user_id": ["u1"], "content_hash": ["h"]}),
-            ...                      connection=connection)
-            >>> store.count("users")
+            ...     _ = store.upsert("events", rows, connection=connection)
+            >>> store.count("events")
             1
         """
-        with self.engine.begin() as connection:
+        with self._writer_lock(), self.engine.begin() as connection:
             yield connection
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """SQLite: one writing process at a time, by a lock file the kernel hands over at once.
+
+        SQLite lets one connection write at a time, and a connection that finds the database
+        locked sleeps and retries (1, 2, 5, 10 ms ...): two server processes writing at the same
+        time would make each other wait those sleeps. An exclusive ``flock`` around the whole
+        transaction wakes the next writer the moment the lock is free. Threads of one process
+        share the lock file's descriptor, so a thread lock orders them first.
+        """
+        if self._lock_path is None:
+            yield
+            return
+        with self._thread_lock:
+            if self._lock_fd is None:
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def ping(self) -> None:
         """Raise unless the database answers (for readiness checks)."""
@@ -191,7 +226,7 @@ class Store:
         transaction unless a ``connection`` (inside a caller's transaction) is given.
         """
         if connection is None:
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 return self.upsert(table_name, frame, connection=conn)
         table = TABLES[table_name]
         if frame.empty:
@@ -270,7 +305,7 @@ class Store:
         """Delete the rows matching a SQLAlchemy condition; returns how many."""
         table = TABLES[table_name]
         if connection is None:
-            with self.engine.begin() as conn:
+            with self.transaction() as conn:
                 return conn.execute(table.delete().where(where)).rowcount
         return connection.execute(table.delete().where(where)).rowcount
 

@@ -5,7 +5,8 @@ Example:
     >>> from shoplm.store import Store
     >>> store = Store.open("sqlite://")
     >>> _ = store.upsert("events", pd.DataFrame({"event_id": ["e1", "e2"], "user_id": ["u1", "u1"],
-    ...     "item_id": ["a", "b"], "event_type": ["view", "purchase"], "ts_ms": [1, 2]}))
+    ...     "item_id": ["a", "b"], "event_type": ["view", "purchase"], "ts_ms": [1, 2], "scene": "", "query": "",
+    ...     "session_id": "", "suspected_bot": False}))
     >>> store.events.history("u1", limit=10)
     [('a', 'view'), ('b', 'purchase')]
 """

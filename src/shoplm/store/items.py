@@ -4,7 +4,8 @@ Example:
     >>> import pandas as pd
     >>> from shoplm.store import Store
     >>> store = Store.open("sqlite://")
-    >>> _ = store.upsert("items", pd.DataFrame({"item_id": ["b", "a"], "title": ["B", "A"],
+    >>> _ = store.upsert("items", pd.DataFrame({"item_id": ["b", "a"], "title": ["B", "A"], "description": "",
+    ...     "category": "", "brand": "", "currency": "", "language": "", "attributes": "{}",
     ...     "content_hash": ["h1", "h2"], "updated_ms": [5, 9]}))
     >>> store.items.catalog(["item_id"])["item_id"].tolist()
     ['a', 'b']

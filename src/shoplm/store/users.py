@@ -4,7 +4,8 @@ Example:
     >>> import pandas as pd
     >>> from shoplm.store import Store
     >>> store = Store.open("sqlite://")
-    >>> _ = store.upsert("users", pd.DataFrame({"user_id": ["u_1"], "content_hash": ["h"]}))
+    >>> _ = store.upsert("users", pd.DataFrame({"user_id": ["u_1"], "country": [""], "attributes": ["{}"],
+    ...                                         "content_hash": ["h"]}))
     >>> store.users.exists("u_1"), store.users.exists("u_2")
     (True, False)
 """
