@@ -111,6 +111,26 @@ def test_score_batch_matches_score(fitted: SequentialRecommender) -> None:
         np.testing.assert_allclose(row, fitted.score(history), atol=1e-5)
 
 
+def test_serving_graph_and_numpy_and_torch_agree(fitted: SequentialRecommender, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Three implementations of one network: torch (training), numpy (batches), ONNX Runtime (serving).
+    from shoplm.recommend.sequential_net import _forward_histories, net_from_weights
+
+    loaded = Estimator.load(fitted.save(tmp_path / "model"))
+    assert loaded.onnx_ and getattr(loaded, "_session", None) is None
+    loaded.prepare_serving()
+    histories = [["i0"], ["i3", "i4", "i5", "i3"], ["i1", "cold", "i2"], ["i0", "i1", "i2"] * 5]
+    net = net_from_weights(fitted)
+    index = fitted.item_index()
+    rows = [[index[i] + 1 for i in h] for h in histories]
+    with torch.no_grad():
+        table = torch.from_numpy(fitted.table_)
+        torch_scores = _forward_histories(fitted, net, rows, table, torch.from_numpy(fitted.seen_))[:, 1:].numpy()
+    numpy_scores = fitted.score_batch(histories)
+    serving_scores = np.stack([loaded.score(h) for h in histories])
+    np.testing.assert_allclose(numpy_scores, torch_scores, atol=2e-5)
+    np.testing.assert_allclose(serving_scores, torch_scores, atol=2e-5)
+
+
 def test_same_seed_same_model() -> None:
     torch.set_num_threads(1)
     a = small(epochs=2).fit(cyclic_data(8, 5)).score(["i0"])

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
@@ -39,6 +40,9 @@ import numpy as np
 
 from shoplm.errors import InputError
 from shoplm.recommend.base import CandidateSource, Interactions
+from shoplm.recommend.onnx import serving_session
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SequentialRecommender", "forward_last"]
 
@@ -73,7 +77,7 @@ class SequentialRecommender(CandidateSource):
         32
     """
 
-    _version_modules = ("safetensors",)
+    _version_modules = ("safetensors", "torch", "onnxruntime")
 
     def __init__(
         self,
@@ -228,6 +232,14 @@ class SequentialRecommender(CandidateSource):
         finally:
             torch.set_num_threads(previous_threads)
         self._set_weights(weights)
+        from shoplm.recommend.sequential_net import export_onnx
+
+        try:
+            self.onnx_: bytes | None = export_onnx(self)
+        except Exception as exc:  # scoring falls back to numpy: slower, the same scores
+            log.warning("the sequential model could not be exported to ONNX (%s); it scores in numpy", exc)
+            self.onnx_ = None
+        self._session = None
         return self
 
     def _valid_cases(
@@ -251,12 +263,26 @@ class SequentialRecommender(CandidateSource):
         return cases
 
     # -- scoring (numpy) ----------------------------------------------------------------
+    def prepare_serving(self) -> None:
+        """Open the ONNX Runtime session that scores single histories (about 2x the numpy speed)."""
+        if getattr(self, "onnx_", None) and getattr(self, "_session", None) is None:
+            self._session = serving_session(self.onnx_)
+
     def score(self, history: Sequence[str]) -> np.ndarray:
         """One score per item of ``item_ids_`` for the live ``history`` (unknown ids ignored).
 
-        An empty (or all-unknown) history gets log-popularity scores.
+        An empty (or all-unknown) history gets log-popularity scores. After
+        :meth:`prepare_serving` the network runs in ONNX Runtime, else in numpy.
         """
-        return self.score_batch([history])[0]
+        session = getattr(self, "_session", None)
+        if session is None:
+            return self.score_batch([history])[0]
+        index = self.item_index()
+        rows = [index[i] + 1 for i in map(str, history) if i in index][-self.max_len :]
+        if not rows:
+            return self.popularity_.copy()
+        (logits,) = session.run(None, {"rows": np.array([rows], dtype=np.int64)})
+        return logits[0, 1:]
 
     def score_batch(self, histories: Sequence[Sequence[str]], batch_size: int = 256) -> np.ndarray:
         """Scores for many histories at once: ``(len(histories), len(item_ids_))`` float32."""
@@ -316,6 +342,8 @@ class SequentialRecommender(CandidateSource):
         # The item table is derived from the weights, but computing it for 20k items costs a
         # serving process a noticeable part of its load time: it is saved, so loading is a read.
         arrays["serving_table"] = self.table_
+        if getattr(self, "onnx_", None):
+            arrays["onnx"] = np.frombuffer(self.onnx_, dtype=np.uint8)
         if self.text_ is not None:
             arrays["text"] = self.text_
         if self.attributes_ is not None and self.attribute_values_ is not None:
@@ -336,6 +364,8 @@ class SequentialRecommender(CandidateSource):
             self.attributes_ = self.attributes_.astype(np.int64)
         weights = {k[4:]: v for k, v in arrays.items() if k.startswith("net.")}
         self._set_weights(weights, arrays.get("serving_table"))  # older models: the table is computed
+        self.onnx_ = arrays["onnx"].tobytes() if "onnx" in arrays else None
+        self._session = None
         self.history_ = list(state.get("history", []))
         if state.get("best_epoch") is not None:
             self.best_epoch_ = state["best_epoch"]

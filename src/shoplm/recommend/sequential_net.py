@@ -335,3 +335,44 @@ def _forward_histories(
     logits = net.logits(h, table, seen)
     logits[:, 0] = -math.inf
     return logits
+
+
+class _LastLogits(nn.Module):
+    """The serving graph: item rows of one history -> the logits of every item row for its next item."""
+
+    def __init__(self, net: _Net, table: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("table", table)
+        self.register_buffer("bias", bias if bias is not None else torch.zeros(len(table)))
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        hidden = self.net.encode(rows, self.table)[:, -1]
+        return hidden @ self.table.T + self.bias
+
+
+def export_onnx(model: SequentialRecommender) -> bytes:
+    """The fitted ``model``'s scoring of one history as an ONNX graph (input ``rows``: 1 x length int64).
+
+    Its logits equal the numpy forward pass within float rounding (a test holds them together).
+    """
+    import io
+    import warnings
+
+    net = net_from_weights(model)
+    bias = torch.from_numpy(model.bias_) if model.bias_ is not None else None
+    graph = _LastLogits(net, torch.from_numpy(model.table_), bias).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph,
+            (torch.ones((1, 2), dtype=torch.int64),),
+            buffer,
+            input_names=["rows"],
+            output_names=["logits"],
+            dynamic_axes={"rows": {1: "length"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    return buffer.getvalue()

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from shoplm.errors import InputError
+from shoplm.recommend.onnx import serving_session
 
 #: LightGBM's split decisions a TreeEnsembleRegressor node can express.
 _MODES = {"<=": "BRANCH_LEQ", "<": "BRANCH_LT"}
@@ -129,15 +130,7 @@ class TreeScorer:
     """
 
     def __init__(self, model: bytes) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        # One request's candidates are far too little work to split across threads.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+        self._session = serving_session(model)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """The ensemble's score of each row of ``features`` (float64, one per row)."""
