@@ -27,9 +27,11 @@ import hashlib
 import importlib
 import inspect
 import json
+import mmap
 import os
 import platform
 import shutil
+import struct
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
 from shoplm import __version__
 from shoplm.errors import ModelFileError, NotFittedError
@@ -185,13 +187,63 @@ class Estimator(ABC):
                 raise ModelFileError(f"{file_path}: contents do not match the hash in {META_FILE}")
         arrays: dict[str, np.ndarray] = {}
         if ARRAYS_FILE in meta["files"]:
-            arrays.update(load_file(str(source / ARRAYS_FILE)))
+            arrays.update(map_safetensors(source / ARRAYS_FILE))
         if STRINGS_FILE in meta["files"]:
             with np.load(source / STRINGS_FILE, allow_pickle=False) as npz:
                 arrays.update({k: npz[k] for k in npz.files})
         model = saved_cls(**meta.get("params", {}))
         model._set_state(arrays, meta.get("state", {}))
         return model
+
+
+#: safetensors dtype names -> numpy dtypes (little-endian, as the format stores them).
+_SAFETENSORS_DTYPES = {
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U64": "<u8",
+    "U32": "<u4",
+    "U16": "<u2",
+    "U8": "u1",
+    "BOOL": "?",
+}
+
+
+def map_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a safetensors file, memory-mapped read-only rather than read into memory.
+
+    Several serving processes loading the same model then share one copy of its arrays (the
+    page cache), and loading reads only the header. The arrays are read-only; a model that
+    changes one (the text source adding items) copies it first.
+
+    Args:
+        path: a file written by ``safetensors.numpy.save_file``.
+
+    Returns:
+        Name -> array.
+    """
+    with path.open("rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        (header_size,) = struct.unpack_from("<Q", mapped, 0)
+        header = json.loads(mapped[8 : 8 + header_size])
+    except (struct.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: not a safetensors file ({exc})") from exc
+    start = 8 + header_size
+    arrays: dict[str, np.ndarray] = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = np.dtype(_SAFETENSORS_DTYPES[entry["dtype"]])
+        begin, end = entry["data_offsets"]
+        count = (end - begin) // dtype.itemsize
+        array = np.frombuffer(mapped, dtype=dtype, count=count, offset=start + begin)
+        arrays[name] = array.reshape(entry["shape"])
+    return arrays
 
 
 def _resolve_class(qualified: str, source: Path) -> type[Estimator]:

@@ -96,7 +96,8 @@ def apply_lora_state(model: Any, state: dict[str, np.ndarray]) -> Any:
     """
     from peft import set_peft_model_state_dict
 
-    tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
+    # Writable copies: the saved arrays are memory-mapped read-only.
+    tensors = {k: torch.from_numpy(np.array(v)) for k, v in state.items()}
     result = set_peft_model_state_dict(model, tensors)
     unexpected = list(getattr(result, "unexpected_keys", []) or [])
     if unexpected:

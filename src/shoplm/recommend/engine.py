@@ -114,6 +114,7 @@ class RecommendationEngine:
         # Answers computed before a change are stale: caches key them by this number.
         self.generation = getattr(self, "generation", 0) + 1
         self._alignments = {name: align(source.item_ids_, self.catalog) for name, source in self.sources.items()}
+        self._identity = {name: _is_identity(a, len(self.catalog)) for name, a in self._alignments.items()}
         self._text_only = self._positions_only_text_knows()
         self._text_catalog_index = np.zeros(0, dtype=np.int64)
 
@@ -133,7 +134,9 @@ class RecommendationEngine:
         sources[name] = source
         alignments = dict(self._alignments)
         alignments[name] = align(source.item_ids_, self.catalog)
-        self.sources, self._alignments = sources, alignments
+        identity = dict(self._identity)
+        identity[name] = _is_identity(alignments[name], len(self.catalog))
+        self.sources, self._alignments, self._identity = sources, alignments, identity
         self.generation += 1
         self._text_only = self._positions_only_text_knows()
         self._text_catalog_index = np.zeros(0, dtype=np.int64)
@@ -142,8 +145,10 @@ class RecommendationEngine:
         """Scores of source ``name`` over catalog positions; NaN where the source lacks the item."""
         source = self.sources[name]
         source_positions, catalog_positions = self._alignments[name]
-        out = np.full(len(self.catalog), np.nan)
         raw = np.asarray(source.score(history), dtype=np.float64)
+        if self._identity.get(name) and len(raw) == len(self.catalog):
+            return raw if raw.flags.writeable else raw.copy()  # the source lists the catalog as it is
+        out = np.full(len(self.catalog), np.nan)
         out[catalog_positions] = raw[source_positions]
         return out
 
@@ -383,6 +388,14 @@ class RecommendationEngine:
         embeddings = text.embeddings_  # type: ignore[attr-defined]
         similarity = embeddings[[index[a] for a in known]] @ embeddings[index[item_id]]
         return known[int(np.argmax(similarity))]
+
+
+def _is_identity(alignment: tuple[np.ndarray, np.ndarray], n: int) -> bool:
+    """True when a source lists exactly the catalog's items in the catalog's order."""
+    source_positions, catalog_positions = alignment
+    return len(source_positions) == n and bool(
+        np.array_equal(source_positions, catalog_positions) and np.array_equal(source_positions, np.arange(n))
+    )
 
 
 def _relevant_only(similarity: np.ndarray) -> np.ndarray:
