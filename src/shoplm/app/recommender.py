@@ -183,7 +183,8 @@ class ShopRecommender:
         rules: BusinessRules | None = None,
         pseudonymous: bool = False,
         stored: tuple[list[str], list[str]] | None = None,
-    ) -> list[Recommendation]:
+        cached_only: bool = False,
+    ) -> list[Recommendation] | None:
         """Recommendations for a user (``None`` or unknown: cold start) in a scene.
 
         Args:
@@ -191,9 +192,11 @@ class ShopRecommender:
             scene, k, item_id, cart, query, rules: see :meth:`RecommendationEngine.recommend`.
             session: item ids the caller knows of but the store may not have yet.
             stored: the user's :meth:`history` when the caller has read it already.
+            cached_only: answer from the cache or not at all (None): a server computes the
+                misses off its event loop.
 
         Returns:
-            The ``k`` best items, best first, each with a reason.
+            The ``k`` best items, best first, each with a reason (None: ``cached_only`` and not cached).
         """
         history: list[str] = []
         purchased: list[str] = []
@@ -217,6 +220,8 @@ class ShopRecommender:
             cached = self.answers.get(key)
             if cached is not None:
                 return cached
+        if cached_only:
+            return None
         answer = self.engine.recommend(
             history, scene=scene, k=k, item_id=item_id, cart=cart, query=query, purchased=purchased, rules=rules
         )

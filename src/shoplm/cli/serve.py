@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,50 +55,14 @@ def serve(
         raise InputError(f"--workers must be 1 or more, got {workers}", field="workers")
     settings = _settings(data_dir, host=host, port=port)
     count = workers or settings.server.workers or max(1, os.cpu_count() or 1)
-    run_server(settings, workers=count, log_level=log_level)
+    from shoplm.serve.workers import run_workers
 
-
-def run_server(settings: Any, *, workers: int, log_level: str = "info") -> None:
-    """Start ``workers`` worker processes under uvicorn's supervisor and serve until stopped."""
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    from shoplm.serve.metrics import MULTIPROC_ENV
-    from shoplm.store import Store
-
-    # Done once here, not by every worker at the same time: the key file, the tables.
-    _ = settings.hmac_key
-    Store.open(settings.database_url).close()
-    # The workers build their settings from the environment: pass on what the command line set.
-    os.environ["SHOPLM_DATA_DIR"] = str(settings.data_dir)
-    os.environ["SHOPLM_SERVER__HOST"] = settings.server.host
-    os.environ["SHOPLM_SERVER__PORT"] = str(settings.server.port)
-    metrics_dir = settings.data_dir / "run" / f"metrics-{os.getpid()}"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
-    os.environ[MULTIPROC_ENV] = str(metrics_dir)
-    config = uvicorn.Config(
-        "shoplm.serve.app:create_app_from_env",
-        factory=True,
-        host=settings.server.host,
-        port=settings.server.port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,  # /metrics counts requests; a log line each would cost more than a recommendation
-        timeout_graceful_shutdown=5,
-        loop="uvloop",
-        http="httptools",
-    )
     console.print(
         f"shoplm serving {settings.database_url} on http://{settings.server.host}:{settings.server.port} "
-        f"with {workers} worker{'s' if workers > 1 else ''} (dashboard: /dashboard, API docs: /docs)",
+        f"with {count} worker{'s' if count > 1 else ''} (dashboard: /dashboard, API docs: /docs)",
         highlight=False,
     )
-    server = uvicorn.Server(config)
-    try:
-        Multiprocess(config, target=server.run, sockets=[config.bind_socket()]).run()
-    finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+    run_workers(settings, workers=count, log_level=log_level)
 
 
 @keys_app.command("create")

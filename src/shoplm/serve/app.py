@@ -14,6 +14,7 @@ import ctypes
 import logging
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -197,6 +198,9 @@ def create_app_from_env() -> FastAPI:
     asks the kernel to stop it when the server process dies, so no worker outlives its server.
     """
     stop_with_parent()
+    # Answers are computed in worker threads while the event loop acknowledges events: let the
+    # loop take the interpreter lock within a millisecond rather than the default five.
+    sys.setswitchinterval(0.001)
     return create_app(Settings())
 
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio
 import orjson
 from fastapi import Depends, Request, Security
 from fastapi.responses import Response
@@ -52,6 +53,17 @@ class ServiceState:
     #: The shop's keyed pseudonymizer (user ids of incoming events).
     pseudonymizer: Pseudonymizer
     owns_store: bool = False
+    _compute_limiter: anyio.CapacityLimiter | None = None
+
+    def compute_limiter(self) -> anyio.CapacityLimiter:
+        """Worker threads computing answers at once (call it in the event loop: anyio ties a limiter to it).
+
+        Two: enough that the loop is never starved waiting for one, few enough that they do not
+        take turns on the interpreter lock for nothing.
+        """
+        if self._compute_limiter is None:
+            self._compute_limiter = anyio.CapacityLimiter(2)
+        return self._compute_limiter
 
 
 def get_state(request: Request) -> ServiceState:

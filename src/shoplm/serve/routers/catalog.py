@@ -15,7 +15,7 @@ from shoplm.recommend.catalog import CATALOG_COLUMNS
 from shoplm.serve.deps import get_recommender, get_state, json_response, require
 from shoplm.serve.errors import ERROR_RESPONSES, ApiError, ErrorResponse
 from shoplm.serve.routers.events import ingest_result
-from shoplm.serve.routers.recommendations import recommendation_list
+from shoplm.serve.routers.recommendations import recommendation_answer, recommendation_list
 from shoplm.serve.schemas import ItemBatch, ItemsResult, RecommendationList
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=ERROR_RESPONSES)
@@ -65,6 +65,7 @@ def put_items(batch: ItemBatch, request: Request) -> dict[str, object]:
     responses={404: {"model": ErrorResponse, "description": "unknown item"}},
 )
 async def similar_items(
+    request: Request,
     item_id: Annotated[str, Path(min_length=1, max_length=128)],
     shop: Annotated[ShopRecommender, Depends(get_recommender)],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -72,7 +73,8 @@ async def similar_items(
 ) -> Response:
     if item_id not in shop.engine.catalog.index:
         raise ApiError(404, f"no item {item_id!r} in the catalog", code="item_not_found")
-    return json_response(recommendation_list(shop, user_id, "item_detail", k=k, item_id=item_id))
+    answer = await recommendation_answer(get_state(request), shop, user_id, "item_detail", k=k, item_id=item_id)
+    return json_response(answer)
 
 
 @router.get(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from shoplm.app.recommender import ShopRecommender
 from shoplm.recommend.engine import Scene
-from shoplm.serve.deps import get_recommender, json_response, require
+from shoplm.serve.deps import ServiceState, get_recommender, get_state, json_response, require
 from shoplm.serve.errors import ERROR_RESPONSES
 from shoplm.serve.schemas import RecommendationList
 
@@ -20,6 +22,30 @@ def recommendation_list(shop: ShopRecommender, user_id: str | None, scene: str, 
     """Recommend and shape the response; the user's history is read once for both."""
     stored = shop.history(shop.user_key(user_id)) if user_id else ([], [])
     recs = shop.recommend(user_id, scene=scene, stored=stored, **options)
+    return _shaped(shop, user_id, scene, stored, recs or [])
+
+
+async def recommendation_answer(
+    state: ServiceState, shop: ShopRecommender, user_id: str | None, scene: str, **options: Any
+) -> dict[str, object]:
+    """:func:`recommendation_list` for the event loop: a cached answer at once, a new one in a thread.
+
+    A cached answer (the user's history and the models unchanged since it was computed) costs
+    a history read; computing one costs a few milliseconds, done in a worker thread so that
+    the event loop meanwhile acknowledges events and answers cached requests.
+    """
+    stored = shop.history(shop.user_key(user_id)) if user_id else ([], [])
+    recs = shop.recommend(user_id, scene=scene, stored=stored, cached_only=True, **options)
+    if recs is None:
+        recs = await anyio.to_thread.run_sync(
+            partial(shop.recommend, user_id, scene=scene, stored=stored, **options), limiter=state.compute_limiter()
+        )
+    return _shaped(shop, user_id, scene, stored, recs or [])
+
+
+def _shaped(
+    shop: ShopRecommender, user_id: str | None, scene: str, stored: tuple[list[str], list[str]], recs: list[Any]
+) -> dict[str, object]:
     return {
         "user_id": user_id,
         "scene": scene,
@@ -36,6 +62,7 @@ def recommendation_list(shop: ShopRecommender, user_id: str | None, scene: str, 
     dependencies=[Depends(require("read"))],
 )
 async def recommendations(
+    request: Request,
     shop: Annotated[ShopRecommender, Depends(get_recommender)],
     user_id: Annotated[
         str | None, Query(min_length=1, max_length=256, description="the shop's user id; omit for an anonymous visitor")
@@ -52,10 +79,9 @@ async def recommendations(
         list[str] | None, Query(max_length=100, description="cart item ids: repeat the parameter or separate by commas")
     ] = None,
 ) -> Response:
-    """Unknown users get a cold-start list (popular and fresh items) and ``cold_start: true``.
-
-    Computed on the event loop: a few milliseconds of CPU, less than a hop to a worker thread
-    costs, and the process has a core of its own (one worker per core).
-    """
+    """Unknown users get a cold-start list (popular and fresh items) and ``cold_start: true``."""
     cart_ids = [part.strip() for value in cart or [] for part in value.split(",") if part.strip()]
-    return json_response(recommendation_list(shop, user_id, scene, k=k, item_id=item_id, cart=cart_ids, query=query))
+    answer = await recommendation_answer(
+        get_state(request), shop, user_id, scene, k=k, item_id=item_id, cart=cart_ids, query=query
+    )
+    return json_response(answer)
