@@ -41,6 +41,8 @@ class Shop:
     categories: dict[str, str] = field(default_factory=dict)
     #: the orders of ``users`` (the shop's ids): user -> [(order id, status)], oldest first
     orders: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: the same for every user of the shop
+    all_orders: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     def settings(self, data_dir: Path | None = None, **overrides: object) -> Settings:
         return shop_settings(data_dir or self.data_dir, **overrides)
@@ -116,9 +118,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     events = _read(manifest.files["events"])
     users = events["user_id"].astype(str).value_counts().index[:10].tolist()
     order_rows = _read(manifest.files["orders"]).drop_duplicates("order_id").sort_values("created_at")
-    orders: dict[str, list[tuple[str, str]]] = {}
-    for row in order_rows[order_rows["user_id"].astype(str).isin(users)].itertuples(index=False):
-        orders.setdefault(str(row.user_id), []).append((str(row.order_id), str(row.status)))
+    all_orders: dict[str, list[tuple[str, str]]] = {}
+    for row in order_rows[order_rows["user_id"].notna()].itertuples(index=False):
+        all_orders.setdefault(str(row.user_id), []).append((str(row.order_id), str(row.status)))
+    orders = {user: all_orders[user] for user in users if user in all_orders}
     return Shop(
         data_dir=root / "data",
         keys=secrets,
@@ -126,6 +129,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
         items=catalog["item_id"].tolist(),
         categories=dict(zip(catalog["item_id"], catalog["category"], strict=True)),
         orders=orders,
+        all_orders=all_orders,
     )
 
 

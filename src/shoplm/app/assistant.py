@@ -150,7 +150,6 @@ class Assistant:
         text: str | None,
         *,
         pseudonymous: bool = False,
-        transcript: str | None = None,
     ) -> AssistantTurn:
         """Answer one customer message of a conversation (created on its first message).
 
@@ -159,8 +158,6 @@ class Assistant:
             user_id: the shop's own user id (pseudonymized here), or with ``pseudonymous`` the id
                 the store keeps; None is a guest, who can ask questions but has no orders.
             text: the message (NUL removed, cut to ``max_chars``).
-            transcript: a digest of the conversation including this turn, stored so a client that
-                resends its history can continue it (the OpenAI-compatible route).
 
         Returns:
             The turn. In another user's conversation nothing is answered or stored: the turn
@@ -203,7 +200,6 @@ class Assistant:
                     ("assistant", mask_pii(turn.text), turn.intent),
                 ],
                 now_ms=int(time.time() * 1000),
-                transcript=transcript,
             )
         except Exception:
             log.exception("could not store turn of conversation %s", conversation_id)

@@ -37,7 +37,7 @@ from shoplm.serve.deps import ServiceState
 from shoplm.serve.errors import BodyTooLarge, error_body, install_error_handlers
 from shoplm.serve.live import LiveModels
 from shoplm.serve.metrics import Metrics, MetricsMiddleware
-from shoplm.serve.routers import assistant, catalog, dashboard, events, health, recommendations, users
+from shoplm.serve.routers import assistant, catalog, dashboard, events, health, openai, recommendations, users
 from shoplm.store import Store
 
 log = logging.getLogger("shoplm.serve")
@@ -49,6 +49,7 @@ ROUTERS = (
     recommendations.router,
     users.router,
     assistant.router,
+    openai.router,
     health.router,
     dashboard.router,
 )

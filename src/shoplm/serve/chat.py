@@ -125,7 +125,6 @@ class LiveAssistant:
         text: str,
         *,
         pseudonymous: bool = False,
-        transcript: str | None = None,
     ) -> AssistantTurn:
         """One turn of ``conversation_id`` (blocking: call it from a worker thread).
 
@@ -134,7 +133,7 @@ class LiveAssistant:
         bot = self.get()
         stripe = self._stripes[zlib.crc32(conversation_id.encode("utf-8")) % len(self._stripes)]
         with stripe:
-            return bot.reply(conversation_id, user_id, text, pseudonymous=pseudonymous, transcript=transcript)
+            return bot.reply(conversation_id, user_id, text, pseudonymous=pseudonymous)
 
     def user_key(self, user_id: str | None, *, pseudonymous: bool = False) -> str:
         """The pseudonymous id a conversation of ``user_id`` is stored under (empty for a guest)."""

@@ -91,13 +91,10 @@ class ConversationRepository:
         status: str,
         messages: Sequence[tuple[str, str, str]],
         now_ms: int,
-        transcript: str | None = None,
     ) -> None:
         """Create or update the conversation and append ``messages`` (role, text, intent), in one transaction.
 
         Messages get consecutive timestamps from ``now_ms``, so a reply sorts after its message.
-        ``transcript``, when given, is a digest of the conversation so far that a client can
-        present later to continue it (see :meth:`find_by_transcript`).
         """
         c = conversations_table.c
         with self._store.transaction() as conn:
@@ -134,18 +131,18 @@ class ConversationRepository:
                         for offset, (role, text, intent) in enumerate(messages)
                     ],
                 )
-            if transcript is not None:
-                t = transcripts_table.c
-                known = conn.execute(select(t.digest).where(t.digest == transcript)).first()
-                if known is None:
-                    conn.execute(
-                        transcripts_table.insert().values(
-                            digest=transcript, conversation_id=conversation_id, created_ms=now_ms
-                        )
-                    )
+
+    def add_transcript(self, digest: str, conversation_id: str, *, now_ms: int) -> None:
+        """Remember that the conversation so far has this digest (a client's history), so it can be found by it."""
+        t = transcripts_table.c
+        with self._store.transaction() as conn:
+            if conn.execute(select(t.digest).where(t.digest == digest)).first() is None:
+                conn.execute(
+                    transcripts_table.insert().values(digest=digest, conversation_id=conversation_id, created_ms=now_ms)
+                )
 
     def find_by_transcript(self, digest: str) -> str | None:
-        """The conversation whose transcript so far has this digest (see :meth:`save_turn`), or None."""
+        """The conversation whose transcript so far has this digest (see :meth:`add_transcript`), or None."""
         t = transcripts_table.c
         with self._store.engine.connect() as conn:
             row = conn.execute(select(t.conversation_id).where(t.digest == digest)).first()

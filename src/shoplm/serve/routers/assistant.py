@@ -40,7 +40,12 @@ def new_conversation_id() -> str:
 
 
 async def assistant_turn(
-    state: ServiceState, conversation_id: str, user_id: str | None, text: str, *, pseudonymous: bool = False
+    state: ServiceState,
+    conversation_id: str,
+    user_id: str | None,
+    text: str,
+    *,
+    pseudonymous: bool = False,
 ) -> dict[str, Any]:
     """One turn in a worker thread, as the API answers it; 403 in another user's conversation."""
     holder = state.assistant
