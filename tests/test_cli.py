@@ -140,3 +140,22 @@ def test_train_assistant_then_chat_from_stdin(tmp_path: Path) -> None:
     chat = runner.invoke(app, ["chat", "--user", "U1", "--data-dir", data], input="where is my order?\n")
     assert chat.exit_code == 0, chat.output
     assert chat.output.strip()
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_serve_refuses_a_worker_count_below_one(tmp_path: Path, workers: str) -> None:
+    result = invoke("serve", "--workers", workers, "--data-dir", str(tmp_path))
+    assert result.exit_code == 2
+    assert "--workers must be 1 or more" in result.output
+
+
+def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("serve", "--port", str(port), "--workers", "1", "--data-dir", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in " ".join(result.output.split())

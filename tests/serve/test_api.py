@@ -182,10 +182,15 @@ def test_unknown_scene_is_422_with_the_scenes(client: TestClient, shop: Shop) ->
     assert "scene" in message and "item_detail" in message
 
 
-def test_scene_without_its_anchor_is_422(client: TestClient, shop: Shop) -> None:
-    response = client.get("/v1/recommendations", params={"scene": "item_detail"}, headers=auth(shop))
-    assert response.status_code == 422
-    assert "item_id" in response.json()["error"]["message"]
+def test_scene_without_its_anchor_answers_like_home(client: TestClient, shop: Shop) -> None:
+    # The schema allows an item page without item_id (and a search without query): the sensible
+    # default is the user's own picks, not a 422 the schema does not announce.
+    params = {"user_id": shop.users[0], "k": 4}
+    home = client.get("/v1/recommendations", params=params, headers=auth(shop)).json()["items"]
+    for scene in ("item_detail", "search"):
+        response = client.get("/v1/recommendations", params={**params, "scene": scene}, headers=auth(shop))
+        assert response.status_code == 200
+        assert [r["item_id"] for r in response.json()["items"]] == [r["item_id"] for r in home]
 
 
 def test_unknown_route_is_json_404(client: TestClient) -> None:
@@ -335,3 +340,37 @@ def test_cors_is_off_by_default_and_on_by_allow_list(client: TestClient, shop: S
         assert answer.headers["access-control-allow-origin"] == "https://shop.example"
         other = cors.options("/v1/recommendations", headers={**preflight, "Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_api_docs_load_nothing_from_outside(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text and "http" not in page.text.split("<body>")[0].replace("http-equiv", "")
+    assets = [line.split('"')[1] for line in page.text.split() if line.startswith(("href=", "src="))]
+    assert assets and all(a.startswith("/static/") for a in assets), assets
+    for asset in assets:
+        assert client.get(asset).status_code == 200
+
+
+def test_the_schema_is_the_contract(client: TestClient, shop: Shop) -> None:
+    write = auth(shop, "write")
+    # A repeated scalar parameter is ambiguous: refused (a list parameter may repeat).
+    twice = client.get("/v1/recommendations?query=a&query=b", headers=auth(shop))
+    assert twice.status_code == 422 and "query" in twice.json()["error"]["message"]
+    assert client.get("/v1/recommendations?scene=cart&cart=x&cart=y", headers=auth(shop)).status_code == 200
+    # A boolean is no number, whatever JSON's lax readers think.
+    event = {"user_id": shop.users[0], "item_id": shop.items[0], "event_type": "rate"}
+    refused = client.post("/v1/events", json={"events": [{**event, "value": False}]}, headers=write)
+    assert refused.status_code == 422 and refused.json()["error"]["fields"] == ["events[0].value"]
+    item = {"item_id": "STRICT-1", "title": "Strict", "stock": False}
+    assert client.put("/v1/items", json={"items": [item]}, headers=write).status_code == 422
+    assert client.put("/v1/items", json={"items": [{**item, "stock": 3.0}]}, headers=write).status_code == 200
+    # An unreadable body is the documented 422, not an undocumented 400.
+    broken = client.post("/v1/events", content=b"\xff\xfe{", headers={**write, "Content-Type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["error"]["code"] == "invalid_request"
+    # A cart scene with an empty cart answers like home, as the schema allows the request.
+    empty = client.get("/v1/recommendations", params={"scene": "cart", "cart": "", "k": 3}, headers=auth(shop))
+    home = client.get("/v1/recommendations", params={"k": 3}, headers=auth(shop))
+    assert empty.status_code == 200 and [r["item_id"] for r in empty.json()["items"]] == [
+        r["item_id"] for r in home.json()["items"]
+    ]

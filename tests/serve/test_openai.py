@@ -116,12 +116,17 @@ def test_scopes_models_and_bad_requests(server: ServerProcess, shop: Shop) -> No
         client(server, shop, "read").chat.completions.create(model="shoplm-assistant", messages=message)
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=server.url + "/v1", api_key="slm_nope_nope", max_retries=0).models.list()
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.UnprocessableEntityError):  # the one model is the shop assistant
         client(server, shop).chat.completions.create(model="gpt-4o", messages=message)
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.NotFoundError):
         client(server, shop).chat.completions.create(
-            model="shoplm-assistant", messages=[{"role": "assistant", "content": "last is not a user"}]
+            model="shoplm-assistant", messages=message, metadata={"conversation_id": "no-such-conversation"}
         )
+    # Nothing asked: the assistant asks how it can help, in the shape of any other answer.
+    nothing = client(server, shop).chat.completions.create(
+        model="shoplm-assistant", messages=[{"role": "system", "content": "be nice"}]
+    )
+    assert nothing.model_extra["shoplm"]["intent"] == "empty" and nothing.choices[0].message.content  # type: ignore[index]
 
 
 def test_the_route_needs_no_server_state_between_requests(server: ServerProcess, shop: Shop) -> None:

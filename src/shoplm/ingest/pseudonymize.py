@@ -19,7 +19,7 @@ import re
 
 import pandas as pd
 
-EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 # Phone numbers of the shapes shops see: international (+CC ...), Chinese mobiles
 # (1[3-9] and 9 more digits, optionally grouped 3-4-4) and North American (555) 123-4567.
 # Dates, prices and order or ticket numbers do not match these shapes. The guards are

@@ -169,8 +169,9 @@ class RecommendationEngine:
         """The ``k`` best items for the scene, best first, each with a reason.
 
         ``history`` is the shopper's item ids oldest first (it may be empty: cold start).
-        ``item_detail`` and ``post_purchase`` need ``item_id`` (post_purchase falls back to the
-        newest purchase), ``cart`` needs ``cart``, ``search`` needs ``query`` or ``query_vector``.
+        ``item_detail`` and ``post_purchase`` read ``item_id`` (post_purchase falls back to the
+        newest purchase), ``cart`` the ``cart``, ``search`` the ``query`` or ``query_vector``; a
+        scene without what it reads answers like ``home``.
         """
         if scene not in SCENES:
             raise InputError(f"unknown scene {scene!r}: use one of {', '.join(SCENES)}")
@@ -179,9 +180,9 @@ class RecommendationEngine:
         rules = rules or self.rules
         history = [str(i) for i in history]
         scene, context, anchors, blocked = self._scene_context(scene, history, item_id, cart, purchased)
+        if scene == "search" and query_vector is None and not (query or "").strip():
+            scene, context = "home", history  # nothing to search for: the user's own picks
         if scene == "search" and query_vector is None:
-            if not query:
-                raise InputError("scene search needs a query")
             if self.query_encoder is None:
                 raise InputError("search needs a text encoder: the engine has none")
             query_vector = self.query_encoder(query)
@@ -215,15 +216,19 @@ class RecommendationEngine:
         cart: Sequence[str],
         purchased: Sequence[str],
     ) -> tuple[str, list[str], list[str], list[str]]:
-        """(scene, the history the models read, anchor items, items never to show) for a request."""
+        """(scene, the history the models read, anchor items, items never to show) for a request.
+
+        A scene without its anchor (an item page without ``item_id``, an empty cart) answers like
+        ``home``: with nothing to relate to, the user's own picks are the sensible default.
+        """
         if scene == "item_detail":
             if not item_id:
-                raise InputError("scene item_detail needs item_id")
+                return "home", history, [], []
             return scene, [*history[-5:], str(item_id)], [str(item_id)], [str(item_id)]
         if scene == "cart":
             anchors = [str(i) for i in cart]
             if not anchors:
-                raise InputError("scene cart needs the cart's item ids")
+                return "home", history, [], []
             return scene, [*history, *anchors], anchors, anchors
         if scene == "post_purchase":
             anchor = item_id or (purchased[-1] if purchased else (history[-1] if history else None))

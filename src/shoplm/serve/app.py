@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -33,7 +33,7 @@ from shoplm.config import Settings
 from shoplm.ingest.pseudonymize import Pseudonymizer
 from shoplm.serve.auth import KeyStore, RateLimiter, SessionStore
 from shoplm.serve.chat import LiveAssistant
-from shoplm.serve.deps import ServiceState
+from shoplm.serve.deps import ServiceState, single_query_values
 from shoplm.serve.errors import BodyTooLarge, error_body, install_error_handlers
 from shoplm.serve.live import LiveModels
 from shoplm.serve.metrics import Metrics, MetricsMiddleware
@@ -170,6 +170,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
             "scopes are read < write < admin."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(single_query_values)],
         docs_url=None,  # served below from the package's own copy of Swagger UI, not a CDN
         redoc_url=None,
     )

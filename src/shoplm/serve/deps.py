@@ -98,6 +98,18 @@ async def authenticate(
     return key
 
 
+#: Query parameters that may be repeated (lists); any other one given twice is refused.
+LIST_PARAMETERS = frozenset({"cart"})
+
+
+async def single_query_values(request: Request) -> None:
+    """422 for a scalar query parameter given more than once (``query=a&query=b``): which one was meant?"""
+    keys = [key for key, _ in request.query_params.multi_items()]
+    repeated = sorted({key for key in keys if keys.count(key) > 1} - LIST_PARAMETERS)
+    if repeated:
+        raise ApiError(422, f"query parameter(s) given more than once: {', '.join(repeated)}")
+
+
 def check_rate(state: ServiceState, key: ApiKey) -> None:
     """429 with ``Retry-After`` once the key's token bucket (shared by all workers) is empty."""
     wait = state.limiter.take(key.key_id)

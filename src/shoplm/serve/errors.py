@@ -121,6 +121,10 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and not isinstance(exc, ApiError):
+        # FastAPI's answer to a body it cannot decode (not UTF-8, say): a bad request body like any
+        # other, so the same documented 422 as a body that fails validation.
+        return JSONResponse(error_body("invalid_request", f"body: {exc.detail}", ["body"]), status_code=422)
     code = getattr(exc, "code", None) or STATUS_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)

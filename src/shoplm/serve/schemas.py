@@ -11,16 +11,20 @@ Example:
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, field_validator
 
 from shoplm.recommend.engine import Scene
 
 _ID = Field(min_length=1, max_length=128)
-#: Largest epoch value taken (milliseconds, year 2100); larger ones are refused by the model.
-MAX_EPOCH_MS = 4_102_444_800_000
+
+
+def _a_json_number(value: Any) -> Any:
+    """A JSON integer may be written 3.0 (JSON Schema says so), but ``true`` or "3" is no number."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("a number is needed")
+    return value
 
 
 class EventIn(BaseModel):
@@ -36,27 +40,21 @@ class EventIn(BaseModel):
     event_type: str = Field(
         min_length=1, max_length=32, description="view, click, add_to_cart, purchase, search or rate"
     )
-    timestamp: str | float | None = Field(
+    # Any text or number: a row whose timestamp is none (or absurd) is refused on its own, with the reason.
+    timestamp: Annotated[str, Strict()] | Annotated[float, Strict(), Field(allow_inf_nan=False)] | None = Field(
         default=None, description="ISO-8601 or Unix epoch seconds/milliseconds; default: now"
     )
     session_id: str | None = Field(default=None, max_length=128)
     scene: str | None = Field(default=None, max_length=32)
     query: str | None = Field(default=None, max_length=1000)
     value: float | None = Field(
-        default=None, allow_inf_nan=False, ge=-1e12, le=1e12, description="rating 1-5 for rate, amount for purchase"
+        default=None,
+        strict=True,  # a number, not a boolean or text
+        allow_inf_nan=False,
+        ge=-1e12,
+        le=1e12,
+        description="rating 1-5 for rate, amount for purchase",
     )
-
-    @field_validator("timestamp")
-    @classmethod
-    def _epoch_in_range(cls, value: str | float | None) -> str | float | None:
-        # Epoch numbers past year 2262 crash the ingest validator's date formatting: refuse them here.
-        try:
-            number = float(value) if value is not None else None
-        except ValueError:
-            return value  # ISO text: the ingest pipeline parses and judges it
-        if number is not None and (not math.isfinite(number) or abs(number) > MAX_EPOCH_MS):
-            raise ValueError(f"epoch timestamp out of range: {value!r}")
-        return value
 
 
 class EventBatch(BaseModel):
@@ -100,9 +98,9 @@ class ItemIn(BaseModel):
     brand: str | None = Field(default=None, max_length=256)
     # Bounds beyond any shop's: the ingest pipeline rejects negative rows itself, with a reason,
     # but values past int64 or infinity would crash its casts.
-    price: float | None = Field(default=None, allow_inf_nan=False, ge=-1e12, le=1e12)
+    price: float | None = Field(default=None, strict=True, allow_inf_nan=False, ge=-1e12, le=1e12)
     currency: str | None = Field(default=None, max_length=8)
-    stock: int | None = Field(default=None, ge=-(10**12), le=10**12)
+    stock: Annotated[int, Field(ge=-(10**12), le=10**12), BeforeValidator(_a_json_number)] | None = None
     language: str | None = Field(default=None, max_length=16)
     attributes: dict[str, Any] | None = None
 

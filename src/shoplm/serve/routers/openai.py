@@ -90,7 +90,7 @@ class ChatMetadata(BaseModel):
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    include_usage: bool = False
+    include_usage: bool = Field(default=False, strict=True)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -98,13 +98,13 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(min_length=1, max_length=128, description=f"`{MODEL_ID}` (see GET /v1/models)")
+    model: Literal["shoplm-assistant"] = Field(description="the shop assistant, the one model GET /v1/models lists")
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     user: str | None = Field(default=None, min_length=1, max_length=256, description="the shop's user id")
     metadata: ChatMetadata | None = None
-    stream: bool = False
+    stream: bool = Field(default=False, strict=True, description="answer as server-sent events")
     stream_options: StreamOptions | None = None
-    n: int = Field(default=1, ge=1, le=1, description="only one answer")
+    n: int = Field(default=1, ge=1, le=1, strict=True, description="only one answer")
 
 
 class AnswerMessage(BaseModel):
@@ -199,20 +199,30 @@ async def models() -> Response:
     response_model=ChatCompletion,
     summary="Talk to the shop assistant through the OpenAI chat completions API (streaming too)",
     responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "with stream: true"},
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "description": "one server-sent event: data is a chat.completion.chunk as JSON, or [DONE]",
+                        "type": "object",
+                        "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+                        "required": ["data"],
+                    }
+                }
+            },
+            "description": "a chat.completion, or with stream: true its chunks as server-sent events",
+        },
         403: {"description": "metadata.conversation_id names another user's conversation"},
-        404: {"description": "unknown model or conversation"},
+        404: {"description": "metadata.conversation_id names no stored conversation"},
     },
 )
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, key: Annotated[ApiKey, Depends(require("write"))]
 ) -> Response:
     """Answer the last ``user`` message as the shop assistant (see the module docstring for identity and continuity)."""
-    if body.model != MODEL_ID:
-        raise ApiError(404, f"no model {body.model!r}: this API serves {MODEL_ID!r}", code="model_not_found")
     dialogue = [(m.role, m.text()) for m in body.messages if m.role in ("user", "assistant")]
-    if not dialogue or dialogue[-1][0] != "user" or not dialogue[-1][1].strip():
-        raise ApiError(422, "messages: the last user or assistant message must be a non-empty user message")
+    if not dialogue or dialogue[-1][0] != "user":
+        dialogue.append(("user", ""))  # nothing asked (yet): the assistant asks how it can help
     state = get_state(request)
     question = dialogue[-1][1]
     conversation_id = await _conversation(state, key, body, dialogue[:-1])
