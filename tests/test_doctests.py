@@ -44,6 +44,7 @@ MODULES = [
     "shoplm.serve.ratelimit",
     "shoplm.serve.metrics",
     "shoplm.lm.texts",
+    "shoplm.lm.e5_file",
 ]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -150,9 +153,20 @@ def test_lora_mode_fine_tunes_and_classifies(lora_intents: TextClassifier, tmp_p
     assert [h["epoch"] for h in lora_intents.lora_history_] == [1.0, 2.0]
     # Only the adapters of the top block are stored, not the 118M base weights.
     assert lora_intents.lora_ and all(".layer.11." in name for name in lora_intents.lora_)
+    assert sum(a.nbytes for a in lora_intents.lora_.values()) < 2_000_000
     path = lora_intents.save(tmp_path / "lora")
-    assert (path / "arrays.safetensors").stat().st_size < 2_000_000
     assert TextClassifier.load(path).lora_history_ == lora_intents.lora_history_
+    # The merged, exported encoder is saved with it: a fresh process predicts without torch.
+    probe = (
+        "import sys, json; from shoplm.assistant.classifier import TextClassifier; "
+        f"clf = TextClassifier.load({str(path)!r}).use(threads=1); "
+        f"p = clf.predict_proba({TEST_TEXTS[:2]!r}); "
+        "print(json.dumps([p.tolist(), 'torch' in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    probabilities, imported_torch = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not imported_torch
+    np.testing.assert_allclose(probabilities, lora_intents.predict_proba(TEST_TEXTS[:2]), atol=1e-5)
 
 
 def test_lora_classifier_embeds_with_its_own_encoder(lora_intents: TextClassifier) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,11 +86,22 @@ def test_reader_matches_the_header_and_dequantizes_exactly(checkpoint: E5Checkpo
     assert vocab.pieces[:4] == ["<s>", "<pad>", "</s>", "<unk>"]
     assert ckpt.tensors["emb.word"].shape == (250037, 384)
     assert ckpt.tensors["l11.fo.w"].shape == (384, 1536)
-    assert all(t.dtype == torch.float32 for t in ckpt.tensors.values())
+    assert all(t.dtype == np.float32 for t in ckpt.tensors.values())
     # One hand-made Q4_0 block: scale 0.5, byte 0x9F -> value 0 = (15-8)*0.5, value 16 = (9-8)*0.5.
     block = bytes(np.float16(0.5).tobytes()) + bytes([0x9F] + [0x08] * 15)
     values = dequantize_q4_0(block, (32,))
     assert values[0] == 3.5 and values[16] == 0.5 and values[1] == 0.0 and values[17] == -4.0
+
+
+def test_reading_and_tokenizing_need_no_torch() -> None:
+    # e5-onnx serves from the file reader and the tokenizer: a serving process never imports torch.
+    probe = (
+        "import sys; from shoplm.lm.e5_onnx import OnnxE5Encoder; "
+        "v = OnnxE5Encoder(threads=1).encode(['red dress'], mode='query'); "
+        "print(v.shape, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
+    assert done.stdout.split()[-1] == "False", done.stdout
 
 
 def test_reader_rejects_a_foreign_or_truncated_file(tmp_path: Path) -> None:

