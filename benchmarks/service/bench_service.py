@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,11 +132,76 @@ def build(
         else:
             write_approximate_embeddings(store, settings)
             jobs.train_recommenders(store, settings, on_step=lambda s: print("training", s, flush=True))
+    assistant_models = data_dir / "models" / "assistant"
+    if not assistant_models.exists():
+        if models_from is not None and (models_from / "models" / "assistant").exists():
+            shutil.copytree(models_from / "models" / "assistant", assistant_models)
+        else:  # the service serves the assistant too: its load time is part of the fresh-process figure
+            from shoplm.assistant.training import train_assistant
+
+            trained = train_assistant(settings)
+            print(f"assistant trained in {trained.seconds:.0f} s", flush=True)
     print(f"shop ready: {store.counts()} ({time.perf_counter() - started:.0f} s)", flush=True)
     store.close()
 
 
 # -- running a server --------------------------------------------------------------------------
+#: A fresh process loads what the service serves, timed: imports, the recommender, the assistant.
+#: Written for the application floor (shoplm.app) and for the code before it (shoplm.recommend.live).
+LOAD_CHILD = """
+import json, sys, time
+started = time.perf_counter()
+from shoplm.config import Settings
+from shoplm.store import Store
+try:
+    from shoplm.app.recommender import ShopRecommender
+    from shoplm.app.assistant import Assistant
+    old = False
+except ImportError:
+    from shoplm.recommend.live import ShopRecommender
+    from shoplm.assistant.dialogue import Assistant
+    from shoplm.serve.chat import _LAZY_PARTS
+    old = True
+imported = time.perf_counter()
+settings = Settings(data_dir=sys.argv[1])
+store = Store.open(settings.database_url)
+shop = ShopRecommender.load(store, settings)
+recommender = time.perf_counter()
+if old:  # models were properties loaded on first read
+    bot = Assistant(store, settings, recommender=shop.recommend)
+    for part in _LAZY_PARTS:
+        if isinstance(getattr(type(bot), part, None), property):
+            getattr(bot, part)
+else:
+    bot = Assistant.load(store, settings, recommender=shop.recommend)
+done = time.perf_counter()
+print(json.dumps({"imports": imported - started, "recommender": recommender - started, "everything": done - started,
+                  "heavy_imports": [m for m in ("torch", "lightgbm", "sklearn", "transformers") if m in sys.modules]}))
+"""
+
+
+def fresh_load(src: Path, data_dir: Path, database_url: str | None, runs: int = 5) -> dict[str, Any]:
+    """Median seconds for a fresh process to import and load the recommender, and everything served.
+
+    ``recommender``: imports plus ``ShopRecommender.load``; ``everything``: plus the assistant
+    (intent and sentiment models, policies, the encoder). Each run is a new interpreter.
+    """
+    env = _environment(src, database_url)
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", LOAD_CHILD, str(data_dir)], env=env, capture_output=True, text=True, timeout=600
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"loading failed: {out.stderr[-2000:]}")
+        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    summary: dict[str, Any] = {
+        key: round(statistics.median(s[key] for s in samples), 2) for key in ("imports", "recommender", "everything")
+    }
+    summary["runs"] = [{k: round(v, 2) if isinstance(v, float) else v for k, v in s.items()} for s in samples]
+    return summary
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -191,12 +257,14 @@ class Server:
         if workers is not None:
             command += ["--workers", str(workers)]
         self.log = Path(tempfile.mkstemp(prefix="shoplm-bench-server-", suffix=".log")[1])
+        self.started = time.monotonic()
         with self.log.open("w") as handle:
             self.proc = subprocess.Popen(
                 [*command, "--log-level", "warning"], env=self.env, stdout=handle, stderr=handle
             )
 
-    def wait_ready(self, timeout: float = 300) -> None:
+    def wait_ready(self, timeout: float = 300) -> float:
+        """Seconds from the start of the process until ``/readyz`` first answers 200 (models loaded)."""
         import httpx
 
         deadline = time.monotonic() + timeout
@@ -205,11 +273,12 @@ class Server:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
                 if httpx.get(self.base + "/readyz", timeout=2).status_code == 200:
+                    ready = time.monotonic() - self.started
                     time.sleep(3)  # every worker loads its models; the first ready one answered
-                    return
+                    return ready
             except httpx.HTTPError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.1)
         raise TimeoutError(f"server at {self.base} not ready in {timeout} s")
 
     def stop(self) -> None:
@@ -260,17 +329,20 @@ def run(
     workers: int | None = None,
     database_url: str | None = None,
     label: str = "",
+    load_runs: int = 5,
 ) -> dict[str, Any]:
-    """Start a server on the bench shop and measure every run of :data:`PLAN` and :data:`MIXED`."""
+    """Time fresh-process loads (:func:`fresh_load`), then start a server on the bench shop and
+    measure every run of :data:`PLAN` and :data:`MIXED`."""
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
-    server = Server(src, data_dir, workers=workers, database_url=database_url)
     results: dict[str, Any] = {"label": label, "src": str(src), "workers": workers, "runs": []}
     results["database"] = "postgresql" if database_url and database_url.startswith("postgres") else "sqlite"
+    if load_runs > 0:
+        results["fresh_load_seconds"] = fresh_load(src, data_dir, database_url, load_runs)
+        print(f"{label:<28}fresh-process load: {results['fresh_load_seconds']}", flush=True)
+    server = Server(src, data_dir, workers=workers, database_url=database_url)
     try:
-        started = time.monotonic()
-        server.wait_ready()
-        results["ready_seconds"] = round(time.monotonic() - started, 1)
+        results["ready_seconds"] = round(server.wait_ready(), 2)
         env = {
             "API_KEY": _create_key(server.env, data_dir),
             "USERS": ",".join(_raw_users(data_dir / "demo-source", 500)),
@@ -334,6 +406,7 @@ def compare(config: Path, seconds: int, out: Path | None) -> list[dict[str, Any]
                 workers=entry.get("workers"),
                 database_url=entry.get("database_url"),
                 label=entry.get("label", ""),
+                load_runs=entry.get("load_runs", 5),
             )
         )
         if out is not None:  # written after every server: a long comparison keeps what it measured

@@ -5,6 +5,9 @@ span the workers, and every worker picks up a new model version under load."""
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +18,7 @@ import pytest
 
 from shoplm.app import jobs
 from shoplm.store import Store
-from tests.serve.conftest import ServerProcess, Shop, metric_samples, sample_key
+from tests.serve.conftest import PSEUDONYMIZATION_KEY, ServerProcess, Shop, metric_samples, sample_key
 
 pytestmark = pytest.mark.slow
 
@@ -258,3 +261,27 @@ def test_a_new_model_version_is_picked_up_while_requests_keep_succeeding(
     assert ready["model_version"] == after
     reloads = metric_samples(httpx.get(server.url + "/metrics").text, by_worker=True)
     assert sorted(v for (name, _), v in reloads.items() if name == "shoplm_model_reloads") == [1.0, 1.0]
+
+
+def test_a_serving_process_loads_without_torch_lightgbm_or_scikit_learn(shop: Shop) -> None:
+    # The service's load path reads exported models (numpy, ONNX Runtime): the training
+    # libraries would add seconds to every worker's start and hundreds of MB to its memory.
+    probe = f"""
+import json, sys
+from shoplm.app.assistant import Assistant
+from shoplm.app.recommender import ShopRecommender
+from shoplm.config import Settings
+from shoplm.store import Store
+settings = Settings(data_dir={str(shop.data_dir)!r}, pseudonymization_key={PSEUDONYMIZATION_KEY!r})
+store = Store.open(settings.database_url)
+recommender = ShopRecommender.load(store, settings)
+recs = recommender.recommend({shop.users[0]!r}, scene="home", k=5)
+bot = Assistant.load(store, settings, recommender=recommender.recommend)
+turn = bot.reply("probe-conversation", {shop.users[0]!r}, "where is my order?")
+heavy = [m for m in ("torch", "lightgbm", "sklearn", "transformers", "peft") if m in sys.modules]
+print(json.dumps({{"recs": len(recs), "reply": bool(turn.text), "heavy": heavy}}))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"recs": 5, "reply": True, "heavy": []}

@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.optimize
 import scipy.sparse as sp
 
 __all__ = ["fit_head", "fit_temperature", "head_logits", "log_softmax", "softmax"]
@@ -144,6 +143,8 @@ def fit_head(
         theta0 = np.concatenate(parts)
     onehot = np.zeros((xe.shape[0], n_classes), dtype=np.float64)
     onehot[np.arange(xe.shape[0]), y] = 1.0
+    import scipy.optimize  # training only (a quarter second to import): serving runs the fitted head
+
     result = scipy.optimize.minimize(
         _objective,
         theta0,
@@ -178,6 +179,8 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, *, bounds: tuple[float, f
         return float(softmax(logits / np.exp(log_t)).max(axis=1).mean())
 
     lo, hi = np.log(bounds[0]), np.log(bounds[1])
+    import scipy.optimize
+
     found: Any = scipy.optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
     log_t = float(found.x)
     cap = (float((logits.argmax(axis=1) == y).sum()) + 1.0) / (len(y) + 2.0)
