@@ -212,7 +212,7 @@ def _loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def _environment(src: Path, database_url: str | None) -> dict[str, str]:
+def _environment(src: Path, database_url: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLM_")}
     env.update(
         {
@@ -226,6 +226,7 @@ def _environment(src: Path, database_url: str | None) -> dict[str, str]:
     )
     if database_url:
         env["SHOPLM_DATABASE_URL"] = database_url
+    env.update(extra or {})
     return env
 
 
@@ -249,8 +250,10 @@ def _create_key(env: dict[str, str], data_dir: Path) -> str:
 class Server:
     """``shoplm serve`` of a source tree in a subprocess (``workers``: None for code without the option)."""
 
-    def __init__(self, src: Path, data_dir: Path, *, workers: int | None, database_url: str | None) -> None:
-        self.env = _environment(src, database_url)
+    def __init__(
+        self, src: Path, data_dir: Path, *, workers: int | None, database_url: str | None, env: dict[str, str] | None
+    ) -> None:
+        self.env = _environment(src, database_url, env)
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "shoplm.cli", "serve", "--data-dir", str(data_dir), "--port", str(self.port)]
@@ -330,17 +333,18 @@ def run(
     database_url: str | None = None,
     label: str = "",
     load_runs: int = 5,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Time fresh-process loads (:func:`fresh_load`), then start a server on the bench shop and
     measure every run of :data:`PLAN` and :data:`MIXED`."""
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
-    results: dict[str, Any] = {"label": label, "src": str(src), "workers": workers, "runs": []}
+    results: dict[str, Any] = {"label": label, "src": str(src), "workers": workers, "env": env or {}, "runs": []}
     results["database"] = "postgresql" if database_url and database_url.startswith("postgres") else "sqlite"
     if load_runs > 0:
         results["fresh_load_seconds"] = fresh_load(src, data_dir, database_url, load_runs)
         print(f"{label:<28}fresh-process load: {results['fresh_load_seconds']}", flush=True)
-    server = Server(src, data_dir, workers=workers, database_url=database_url)
+    server = Server(src, data_dir, workers=workers, database_url=database_url, env=env)
     try:
         results["ready_seconds"] = round(server.wait_ready(), 2)
         env = {
@@ -394,7 +398,9 @@ def compare(config: Path, seconds: int, out: Path | None) -> list[dict[str, Any]
     """Every server of ``config`` (a JSON list of ``run`` arguments), one after another, in one run.
 
     Example config entry: ``{"label": "before, 1 process", "src": "/tmp/before/src",
-    "data_dir": "/tmp/bench-before", "workers": null, "database_url": null}``.
+    "data_dir": "/tmp/bench-before", "workers": null, "database_url": null}``; optional keys:
+    ``"env"`` (extra environment of the server, e.g. ``{"SHOPLM_RECOMMEND__ANSWER_CACHE": "0"}``)
+    and ``"load_runs"`` (fresh-process loads timed first; 0 skips them).
     """
     results = []
     for entry in json.loads(config.read_text()):
@@ -407,6 +413,7 @@ def compare(config: Path, seconds: int, out: Path | None) -> list[dict[str, Any]
                 database_url=entry.get("database_url"),
                 label=entry.get("label", ""),
                 load_runs=entry.get("load_runs", 5),
+                env=entry.get("env"),
             )
         )
         if out is not None:  # written after every server: a long comparison keeps what it measured

@@ -285,3 +285,29 @@ print(json.dumps({{"recs": len(recs), "reply": bool(turn.text), "heavy": heavy}}
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"recs": 5, "reply": True, "heavy": []}
+
+
+def test_a_key_revoked_by_another_process_stops_working_on_every_worker_within_a_second(
+    shop: Shop, shop_copy: Path, server_factory: type[ServerProcess]
+) -> None:
+    from shoplm.app.keys import KeyStore
+
+    server = server_factory(shop_copy).start()
+    server.wait_for_workers()
+    store = Store.open(shop.settings(shop_copy).database_url)
+    try:
+        created = KeyStore(store).create("read", name="revoked soon")
+        headers = {"X-API-Key": created.secret}
+        # Many connections: every worker verifies the key and caches it.
+        clients = [httpx.Client(base_url=server.url, headers=headers, timeout=10) for _ in range(8)]
+        assert {c.get("/v1/recommendations", params={"k": 1}).status_code for c in clients} == {200}
+        assert KeyStore(store).revoke(created.key.key_id)  # as `shoplm keys revoke` does, from its own process
+        revoked_at = time.monotonic()
+        time.sleep(1.2)  # the workers' cache re-reads a key at least once a second
+        codes = [c.get("/v1/recommendations", params={"k": 1}).status_code for c in clients for _ in range(3)]
+        assert time.monotonic() - revoked_at < 5
+        assert set(codes) == {401}, codes
+        for client in clients:
+            client.close()
+    finally:
+        store.close()

@@ -79,3 +79,16 @@ class CandidateSource(Estimator):
         cached = {str(item): i for i, item in enumerate(self.item_ids_)}
         self._item_index = cached
         return cached
+
+
+def padded_histories(histories: list[list[int]], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-index histories (non-empty), each cut to its newest ``max_len``, right-padded with 0.
+
+    Returns:
+        ``(x, last)``: ``x`` is ``(n, width)`` int64, ``last[i]`` the position of history i's newest item.
+    """
+    clipped = [h[-max_len:] for h in histories]
+    x = np.zeros((len(clipped), max(len(h) for h in clipped)), dtype=np.int64)
+    for r, h in enumerate(clipped):
+        x[r, : len(h)] = h
+    return x, np.array([len(h) - 1 for h in clipped])

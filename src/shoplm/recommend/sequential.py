@@ -39,7 +39,7 @@ from typing import Any, Self
 import numpy as np
 
 from shoplm.errors import InputError
-from shoplm.recommend.base import CandidateSource, Interactions
+from shoplm.recommend.base import CandidateSource, Interactions, padded_histories
 from shoplm.recommend.onnx import serving_session
 
 log = logging.getLogger(__name__)
@@ -301,12 +301,7 @@ class SequentialRecommender(CandidateSource):
 
     def _logits(self, histories: list[list[int]]) -> np.ndarray:
         """(n, n_rows) logits for row-index histories (non-empty); column 0 is -inf."""
-        clipped = [h[-self.max_len :] for h in histories]
-        width = max(len(h) for h in clipped)
-        x = np.zeros((len(clipped), width), dtype=np.int64)
-        for r, h in enumerate(clipped):
-            x[r, : len(h)] = h
-        last = np.array([len(h) - 1 for h in clipped])
+        x, last = padded_histories(histories, self.max_len)
         hidden = forward_last(self.weights_, self.table_, x, last, n_layers=self.n_layers, n_heads=self.n_heads)
         logits = hidden @ self.table_.T
         if self.bias_ is not None:

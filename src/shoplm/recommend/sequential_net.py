@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shoplm.recommend.base import padded_histories
+
 if TYPE_CHECKING:
     from shoplm.recommend.sequential import SequentialRecommender
 
@@ -325,13 +327,8 @@ def _forward_histories(
     model: SequentialRecommender, net: _Net, histories: list[list[int]], table: torch.Tensor, seen: torch.Tensor
 ) -> torch.Tensor:
     """(n, n_rows) logits for row-index histories (non-empty); column 0 is -inf."""
-    clipped = [h[-model.max_len :] for h in histories]
-    width = max(len(h) for h in clipped)
-    x = np.zeros((len(clipped), width), dtype=np.int64)
-    for r, h in enumerate(clipped):
-        x[r, : len(h)] = h
-    last = torch.tensor([len(h) - 1 for h in clipped])
-    h = net.encode(torch.from_numpy(x), table)[torch.arange(len(clipped)), last]
+    x, last = padded_histories(histories, model.max_len)
+    h = net.encode(torch.from_numpy(x), table)[torch.arange(len(x)), torch.from_numpy(last)]
     logits = net.logits(h, table, seen)
     logits[:, 0] = -math.inf
     return logits

@@ -75,12 +75,15 @@ async def recommendations(
     query: Annotated[
         str | None, Query(min_length=1, max_length=500, description="the search text (scene search)")
     ] = None,
+    # A plain array with an empty default, not "array or null": in a query string one value and a
+    # one-element array look the same, and a nullable array makes schema-checking clients (and
+    # fuzzers) count a single value as invalid.
     cart: Annotated[
-        list[str] | None, Query(max_length=100, description="cart item ids: repeat the parameter or separate by commas")
-    ] = None,
+        list[str], Query(max_length=100, description="cart item ids: repeat the parameter or separate by commas")
+    ] = [],  # noqa: B006 (FastAPI copies defaults per request)
 ) -> Response:
     """Unknown users get a cold-start list (popular and fresh items) and ``cold_start: true``."""
-    cart_ids = [part.strip() for value in cart or [] for part in value.split(",") if part.strip()]
+    cart_ids = [part.strip() for value in cart for part in value.split(",") if part.strip()]
     answer = await recommendation_answer(
         get_state(request), shop, user_id, scene, k=k, item_id=item_id, cart=cart_ids, query=query
     )
