@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pandas as pd
 import pytest
@@ -118,3 +119,63 @@ def test_sqlite_file_uses_wal_mode(store: Store) -> None:
 def test_unsupported_url_is_refused() -> None:
     with pytest.raises(ShoplmError, match="unsupported database URL"):
         Store.open("mysql://localhost/shop")
+
+
+def _events(rows: list[tuple[str, str | None, str, int, bool]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"event_id": f"e{n}", "user_id": user, "item_id": item, "event_type": kind, "ts_ms": ts,
+             "scene": "", "query": "", "session_id": "", "suspected_bot": bot}
+            for n, (user, item, kind, ts, bot) in enumerate(rows)
+        ]
+    )  # fmt: skip
+
+
+def test_live_history_is_the_newest_item_events_without_bot_bursts(any_store: Store) -> None:
+    any_store.upsert(
+        "events",
+        _events(
+            [
+                ("u1", "a", "view", 1, False),
+                ("u1", "b", "purchase", 3, False),
+                ("u1", "c", "view", 2, True),  # a bot-like burst: not history
+                ("u1", None, "search", 4, False),  # no item: not history
+                ("u1", "d", "add_to_cart", 5, False),
+                ("u2", "z", "view", 6, False),
+            ]
+        ),
+    )
+    assert any_store.events.history("u1", limit=10) == [("a", "view"), ("b", "purchase"), ("d", "add_to_cart")]
+    assert any_store.events.history("u1", limit=2) == [("b", "purchase"), ("d", "add_to_cart")]
+    assert any_store.events.history("nobody", limit=5) == []
+
+
+def test_a_server_store_checkpoints_in_the_background_not_in_commits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "shop.sqlite"
+    store = Store.open(f"sqlite:///{path}", background_checkpoints=0.05)
+    try:
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        store.upsert("items", _items([f"mug {n}" for n in range(2000)]))
+        wal = path.with_name(path.name + "-wal")
+        with sqlite3.connect(path) as reader:  # the background thread copied the WAL into the file
+            deadline = time.monotonic() + 10
+            while reader.execute("SELECT count(*) FROM items").fetchone()[0] != 2000 or not _checkpointed(path):
+                assert time.monotonic() < deadline, "no checkpoint within 10 s"
+                time.sleep(0.05)
+        assert wal.exists()
+    finally:
+        store.close()
+    plain = Store.open(f"sqlite:///{tmp_path / 'cli.sqlite'}")
+    with plain.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    plain.close()
+
+
+def _checkpointed(path) -> bool:  # type: ignore[no-untyped-def]
+    # Read the database file alone (no WAL): the rows are there once a checkpoint copied them.
+    with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as direct:
+        try:
+            return direct.execute("SELECT count(*) FROM items").fetchone()[0] == 2000
+        except sqlite3.DatabaseError:
+            return False
