@@ -155,12 +155,9 @@ from shoplm.config import Settings
 from shoplm.store import Store
 try:
     from shoplm.app.recommender import ShopRecommender
-    from shoplm.app.assistant import Assistant
     old = False
 except ImportError:
     from shoplm.recommend.live import ShopRecommender
-    from shoplm.assistant.dialogue import Assistant
-    from shoplm.serve.chat import _LAZY_PARTS
     old = True
 imported = time.perf_counter()
 settings = Settings(data_dir=sys.argv[1])
@@ -168,11 +165,14 @@ store = Store.open(settings.database_url)
 shop = ShopRecommender.load(store, settings)
 recommender = time.perf_counter()
 if old:  # models were properties loaded on first read
+    from shoplm.assistant.dialogue import Assistant
+    from shoplm.serve.chat import _LAZY_PARTS
     bot = Assistant(store, settings, recommender=shop.recommend)
     for part in _LAZY_PARTS:
         if isinstance(getattr(type(bot), part, None), property):
             getattr(bot, part)
 else:
+    from shoplm.app.assistant import Assistant
     bot = Assistant.load(store, settings, recommender=shop.recommend)
 done = time.perf_counter()
 print(json.dumps({"imports": imported - started, "recommender": recommender - started, "everything": done - started,
@@ -183,8 +183,9 @@ print(json.dumps({"imports": imported - started, "recommender": recommender - st
 def fresh_load(src: Path, data_dir: Path, database_url: str | None, runs: int = 5) -> dict[str, Any]:
     """Median seconds for a fresh process to import and load the recommender, and everything served.
 
-    ``recommender``: imports plus ``ShopRecommender.load``; ``everything``: plus the assistant
-    (intent and sentiment models, policies, the encoder). Each run is a new interpreter.
+    ``imports``: what the recommender needs; ``recommender``: that plus ``ShopRecommender.load``;
+    ``everything``: plus the assistant's imports and models (intent and sentiment models,
+    policies, the encoder). Each run is a new interpreter.
     """
     env = _environment(src, database_url)
     samples = []
