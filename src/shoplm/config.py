@@ -103,6 +103,16 @@ class RecommendSettings(BaseModel):
         return self
 
 
+class AssistantSettings(BaseModel):
+    """The customer-service assistant's shop policies (the demo's are the defaults)."""
+
+    return_days: int = Field(default=7, ge=0, le=365, description="days after delivery a return may start")
+    return_excluded_categories: list[str] = Field(
+        default_factory=lambda: ["Food", "Grocery", "Tea & Coffee", "Skincare", "Makeup", "Pets"],
+        description="category names (any level of 'A > B') whose items cannot be returned",
+    )
+
+
 class ServerSettings(BaseModel):
     """Where ``shoplm serve`` listens (loopback unless told otherwise) and how it guards itself."""
 
@@ -140,6 +150,7 @@ class Settings(BaseSettings):
     generator: GeneratorSettings = GeneratorSettings()
     ingest: IngestSettings = IngestSettings()
     recommend: RecommendSettings = RecommendSettings()
+    assistant: AssistantSettings = AssistantSettings()
     server: ServerSettings = ServerSettings()
     seed: int = 0
 

@@ -14,12 +14,23 @@ O0000201  U2     paid       1 × 真丝连衣裙
 O0000202  U2     shipped    1 × 不锈钢保温杯
 O0000203  U2     delivered  1 × 双肩背包
 O0000301  U3     paid       1 × Bluetooth Speaker
+O0000401  U4     delivered  1 × Ceramic Coffee Mug (2 days ago: returnable)
+O0000402  U4     delivered  1 × Green Tea (2 days ago: food, not returnable)
+O0000403  U4     shipped    1 × Wireless Noise-Cancelling Headphones (U4's only open order)
+O0000404  U4     delivered  1 × Trail Running Shoes (in March: the return window has passed)
+O0000501  U5     shipped    1 × 不锈钢保温杯
+O0000502  U5     paid       1 × 真丝连衣裙 (U5's newest order)
 ========  =====  =========  ============================================
+
+``U4`` (English) viewed the speaker, then the kettle (its last view); ``U5`` (Chinese) has two
+open orders.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -66,7 +77,30 @@ ITEMS = [
     ("I007", "真丝连衣裙", "100%桑蚕丝，夏季薄款", "素锦", 899.0, 7, "Fashion > Dresses", "zh"),
     ("I008", "不锈钢保温杯", "500毫升，保温12小时", "暖心", 89.0, 50, "Kitchen > Bottles", "zh"),
     ("I009", "双肩背包", "防泼水，15英寸电脑仓", "行者", 239.0, 15, "Bags > Backpacks", "zh"),
+    (
+        "I010",
+        "Electric Kettle 1.7L",
+        "1.7 L electric kettle. Stainless steel inside, automatic shut-off, boils in 4 minutes.",
+        "Hearth",
+        159.0,
+        25,
+        "Home > Kitchen",
+        "en",
+    ),
+    (
+        "I011",
+        "27-inch 4K Monitor",
+        "27-inch 4K IPS monitor with 60 Hz refresh. HDMI cable and height-adjustable stand included.",
+        "Vista",
+        1899.0,
+        8,
+        "Computers > Monitors",
+        "en",
+    ),
+    ("I012", "Scented Candle Gift Set", "Three soy wax candles in a gift box", "Glow", 45.0, 40, "Home > Decor", "en"),
 ]
+#: Item attributes (stored in the items' ``attributes`` JSON).
+ATTRIBUTES = {"I010": {"material": "Stainless steel", "color": "Black"}, "I001": {"color": "Black"}}
 
 ORDERS = [
     ("O0000101", "U1", "paid", [("I001", 2, 299.0)], "12 Harbour Road, Shanghai 200000"),
@@ -78,7 +112,17 @@ ORDERS = [
     ("O0000202", "U2", "shipped", [("I008", 1, 89.0)], "北京市朝阳区建国路88号"),
     ("O0000203", "U2", "delivered", [("I009", 1, 239.0)], "北京市朝阳区建国路88号"),
     ("O0000301", "U3", "paid", [("I006", 1, 199.0)], "1 Main Street, Springfield 12345"),
+    ("O0000401", "U4", "delivered", [("I003", 1, 39.0)], "8 Lake Road, Hangzhou 310000"),
+    ("O0000402", "U4", "delivered", [("I004", 1, 68.0)], "8 Lake Road, Hangzhou 310000"),
+    ("O0000403", "U4", "shipped", [("I001", 1, 299.0)], "8 Lake Road, Hangzhou 310000"),
+    ("O0000404", "U4", "delivered", [("I002", 1, 459.0)], "8 Lake Road, Hangzhou 310000"),
+    ("O0000501", "U5", "shipped", [("I008", 1, 89.0)], "上海市徐汇区漕溪路1号"),
+    ("O0000502", "U5", "paid", [("I007", 1, 899.0)], "上海市徐汇区漕溪路1号"),
 ]
+#: Orders delivered two days before the shop is built (inside the 7-day return window).
+RECENT = {"O0000401", "O0000402"}
+#: U4's views, oldest first: the kettle is the item U4 looked at last.
+VIEWS = [("U4", "I006"), ("U4", "I010")]
 
 
 @dataclass
@@ -107,9 +151,14 @@ def build_shop(data_dir: Path) -> Shop:
     items = pd.DataFrame(
         ITEMS, columns=["item_id", "title", "description", "brand", "price", "stock", "category", "language"]
     ).assign(currency="CNY")
+    items["attributes"] = [json.dumps(ATTRIBUTES.get(i, {})) for i in items["item_id"]]
     ingest("items", items, store=store, settings=settings)
+    now = datetime.now(UTC)
+    two_days_ago = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     rows = []
     for n, (order_id, user, status, lines, address) in enumerate(ORDERS):
+        created = f"2026-03-{n + 1:02d}T10:00:00Z"  # later orders are newer
+        updated = two_days_ago if order_id in RECENT else f"2026-03-{n + 2:02d}T10:00:00Z"
         for line_no, (item, quantity, price) in enumerate(lines):
             rows.append(
                 {
@@ -119,8 +168,8 @@ def build_shop(data_dir: Path) -> Shop:
                     "item_id": item,
                     "quantity": quantity,
                     "unit_price": price,
-                    "created_at": f"2026-03-{n + 1:02d}T10:00:00Z",
-                    "updated_at": f"2026-03-{n + 2:02d}T10:00:00Z",
+                    "created_at": created,
+                    "updated_at": updated,
                     "line_no": line_no,
                     "currency": "CNY",
                     "country": "CN",
@@ -128,6 +177,11 @@ def build_shop(data_dir: Path) -> Shop:
                 }
             )
     ingest("orders", pd.DataFrame(rows), store=store, settings=settings)
+    views = [
+        {"user_id": user, "item_id": item, "event_type": "view", "ts": (now - timedelta(minutes=10 - i)).isoformat()}
+        for i, (user, item) in enumerate(VIEWS)
+    ]
+    ingest("events", pd.DataFrame(views), store=store, settings=settings)
     policies = write_policies(data_dir / "policies")
     return Shop(store, settings, policies)
 

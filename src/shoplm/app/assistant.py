@@ -31,7 +31,7 @@ from shoplm.assistant.entities import detect_language
 from shoplm.assistant.models import CATALOG_COLUMNS, AssistantModels
 from shoplm.assistant.policy import DialoguePolicy, Recommend
 from shoplm.assistant.state import ConversationState
-from shoplm.assistant.tools import OrderTools
+from shoplm.assistant.tools import OrderTools, ReturnPolicy
 from shoplm.config import Settings
 from shoplm.errors import ShoplmError
 from shoplm.ingest.pseudonymize import Pseudonymizer, mask_pii
@@ -43,6 +43,10 @@ if TYPE_CHECKING:
     from shoplm.lm import TextEncoder, TextGenerator
 
 log = logging.getLogger(__name__)
+
+#: Event types that count as looking at an item, and how many newest events are searched for one.
+VIEW_KINDS = frozenset({"view", "click", "add_to_cart"})
+LAST_VIEWED_WINDOW = 20
 
 
 class Assistant:
@@ -74,8 +78,14 @@ class Assistant:
         self.channel = channel
         self.max_chars = max_chars
         self.pseudonymizer = Pseudonymizer(settings.hmac_key)
-        self.tools = OrderTools(store.orders)
-        self.policy = DialoguePolicy(models, self.tools, recommender=recommender, **policy_options)
+        returns = ReturnPolicy(
+            days=settings.assistant.return_days,
+            excluded_categories=tuple(settings.assistant.return_excluded_categories),
+        )
+        self.tools = OrderTools(store.orders, return_policy=returns, category_of=self._category_of)
+        self.policy = DialoguePolicy(
+            models, self.tools, recommender=recommender, viewed=self.last_viewed, **policy_options
+        )
 
     @classmethod
     def load(
@@ -135,6 +145,16 @@ class Assistant:
             product_threshold=product_threshold,
         )
         return cls(store, settings, models, recommender=_recommender(store, settings, recommender), **options)
+
+    def _category_of(self, item_id: str) -> str:
+        return str(self.models.catalog.get(item_id, {}).get("category") or "")
+
+    def last_viewed(self, user_key: str) -> str | None:
+        """The item the user (pseudonymous id) looked at last: their newest view, click or cart event."""
+        for item_id, kind in reversed(self.store.events.history(user_key, limit=LAST_VIEWED_WINDOW)):
+            if kind in VIEW_KINDS:
+                return item_id
+        return None
 
     # -- the main call --------------------------------------------------------------------
     def user_key(self, user_id: str | None, *, pseudonymous: bool = False) -> str:

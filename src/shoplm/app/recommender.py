@@ -184,6 +184,8 @@ class ShopRecommender:
         pseudonymous: bool = False,
         stored: tuple[list[str], list[str]] | None = None,
         cached_only: bool = False,
+        min_price: float | None = None,
+        max_price: float | None = None,
     ) -> list[Recommendation] | None:
         """Recommendations for a user (``None`` or unknown: cold start) in a scene.
 
@@ -194,6 +196,8 @@ class ShopRecommender:
             stored: the user's :meth:`history` when the caller has read it already.
             cached_only: answer from the cache or not at all (None): a server computes the
                 misses off its event loop.
+            min_price, max_price: a price band on top of ``rules`` (or the shop's rules), e.g.
+                the assistant's "a gift under 50".
 
         Returns:
             The ``k`` best items, best first, each with a reason (None: ``cached_only`` and not cached).
@@ -205,6 +209,8 @@ class ShopRecommender:
         elif user_id:
             history, purchased = self.history(self.user_key(user_id, pseudonymous=pseudonymous))
         history = [*history, *[str(i) for i in session]][-self.history_limit :]
+        if min_price is not None or max_price is not None:
+            rules = replace(rules or self.engine.rules, min_price=min_price, max_price=max_price)
         key = None
         if rules is None:  # the shop's own rules: the answer depends on nothing else than the key
             key = AnswerCache.key(

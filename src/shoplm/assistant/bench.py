@@ -27,6 +27,8 @@ from shoplm.assistant.classifier import TextClassifier
 from shoplm.assistant.data import load_labelled
 from shoplm.assistant.metrics import (
     accuracy,
+    accuracy_by,
+    confusion_pairs,
     expected_calibration_error,
     macro_f1,
     stratified_folds,
@@ -108,7 +110,14 @@ def _fit_and_score(
     start = time.perf_counter()
     proba = model.predict_proba(test["text"].tolist())
     predict_seconds = time.perf_counter() - start
-    scores = evaluate_predictions(test["label"].tolist(), proba, model.labels, model.fallback_threshold)
+    gold = test["label"].tolist()
+    scores = evaluate_predictions(gold, proba, model.labels, model.fallback_threshold)
+    predicted = [model.labels[i] for i in proba.argmax(axis=1)]
+    # Where the mistakes are: accuracy per gold label (its recall), per group, and the top confusions.
+    scores["per_label"] = accuracy_by(gold, predicted, gold)
+    if "group" in test.columns:
+        scores["per_group"] = accuracy_by(gold, predicted, test["group"].tolist())
+    scores["confusions"] = confusion_pairs(gold, predicted)
     scores.update(
         train_seconds=train_seconds,
         predict_seconds=predict_seconds,
@@ -129,6 +138,7 @@ def run_classifier_benchmark(
     *,
     text_col: str = "text",
     label_col: str = "label",
+    group_col: str | None = None,
     out: Path | None = None,
     folds: int = 0,
     holdout: float = 0.0,
@@ -143,7 +153,9 @@ def run_classifier_benchmark(
     The report holds ``accuracy``, ``macro_f1``, ``ece`` (15 bins), ``train_seconds`` (encoding
     included; cached texts cost a lookup), ``n_train``, ``n_test``, per-text latency of a new
     message (``latency_ms_median``/``_p95``, no cache, ``threads``), the protocol and the
-    hyperparameters. With ``folds`` the metrics are means over folds (``*_std`` beside them).
+    hyperparameters, accuracy per gold label (``per_label``), per ``group_col`` value of the test
+    rows (``per_group``, e.g. per language) and the most frequent mistakes (``confusions``). With
+    ``folds`` the metrics are means over folds (``*_std`` beside them).
     ``params`` overrides :class:`TextClassifier` hyperparameters (its ``seed`` defaults to ``seed``).
 
     Raises:
@@ -157,12 +169,13 @@ def run_classifier_benchmark(
     train, test = Path(train), Path(test) if test is not None else None
     hyper = {"seed": seed, **(params or {})}
     TextClassifier(**hyper)  # fail on an unknown hyperparameter before reading anything
-    train_frame = load_labelled(train, text_col, label_col)
+    # Groups are reported for the scored rows: the test file's, or the held-out rows of --train.
+    train_frame = load_labelled(train, text_col, label_col, group_col if test is None else None)
     report: dict[str, Any] = {"train_file": str(train), "test_file": str(test) if test else None}
     if test is not None:
         if folds or holdout:
             raise InputError("give either a test file or --holdout/--folds, not both", path=test)
-        test_frame = load_labelled(test, text_col, label_col)
+        test_frame = load_labelled(test, text_col, label_col, group_col)
         model, scores = _fit_and_score(hyper, train_frame, test_frame, cache_dir, threads)
         report.update(protocol="test file", **scores)
     elif holdout:

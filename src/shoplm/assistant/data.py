@@ -51,13 +51,16 @@ def read_label_text_lines(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame({"text": texts, "label": labels})
 
 
-def load_labelled(path: str | Path, text_col: str = "text", label_col: str = "label") -> pd.DataFrame:
-    """Labelled texts from ``path`` as a frame with columns ``text`` and ``label``.
+def load_labelled(
+    path: str | Path, text_col: str = "text", label_col: str = "label", group_col: str | None = None
+) -> pd.DataFrame:
+    """Labelled texts from ``path`` as a frame with columns ``text`` and ``label`` (and ``group``).
 
     The format follows the extension: ``.csv`` (comma), ``.tsv``/``.tab`` (tab, no quoting: review
     corpora hold bare quote characters), ``.all``/``.txt`` (``label text`` lines; the column names
     are then ignored). Missing texts become ``""``; a row without a label is an error naming
-    its line. Integer labels stay integers (``0``/``1`` sentiment).
+    its line. Integer labels stay integers (``0``/``1`` sentiment). ``group_col`` (e.g. a language
+    column of a table) is kept as ``group``, for accuracy per group.
 
     Raises:
         InputError: unreadable or empty file, unknown extension, missing column, empty label.
@@ -87,7 +90,7 @@ def load_labelled(path: str | Path, text_col: str = "text", label_col: str = "la
     except pd.errors.ParserError as exc:
         raise InputError(f"cannot parse as {'TSV' if sep == chr(9) else 'CSV'}: {exc}", path=path) from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in (text_col, label_col) if c not in frame.columns]
+    missing = [c for c in (text_col, label_col, group_col) if c and c not in frame.columns]
     if missing:
         raise InputError(
             f"missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; "
@@ -104,4 +107,7 @@ def load_labelled(path: str | Path, text_col: str = "text", label_col: str = "la
         raise InputError(f"{int(blank.sum())} row(s) without a label", path=path, line=line, field=label_col)
     if labels.str.fullmatch(r"-?\d+").all():
         labels = labels.astype(int)
-    return pd.DataFrame({"text": frame[text_col].to_numpy(), "label": labels.to_numpy()})
+    out = pd.DataFrame({"text": frame[text_col].to_numpy(), "label": labels.to_numpy()})
+    if group_col:
+        out["group"] = frame[group_col].str.strip().to_numpy()
+    return out

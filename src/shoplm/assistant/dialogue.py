@@ -43,6 +43,8 @@ POLICY_INTENTS = frozenset(
         "place_order",
         "change_order",
         "review",
+        "coupon",
+        "warranty",
     }
 )
 HUMAN_INTENTS = frozenset({"contact_human_agent", "contact_customer_service", "complaint"})
@@ -58,12 +60,23 @@ _KEYWORDS: list[tuple[str, re.Pattern[str]]] = [
         ("check_cancellation_fee", r"cancell?ation fee|fee to cancel|取消.*(收费|手续费|费用|扣钱)"),
         ("track_refund", r"(where|status).*\brefund\b|refund.*(status|yet|received)|退款.*(到哪|进度|没收到|处理了)"),
         ("check_refund_policy", r"(return|refund) policy|退货政策|退款政策|无理由|how long.*refund|退款多久"),
+        ("warranty", r"\bwarrant|\bguarantee|保修|质保|保固"),
+        (
+            "coupon",
+            r"\bcoupon|\bvoucher|promo code|discount code|price (match|protection)|优惠券|优惠码|折扣码|保价|补差价",
+        ),
         ("cancel_order", r"\bcancel|取消|撤销"),
+        (
+            "return_item",
+            r"\breturn (my|the|this|these|it|them|an?|for)\b|start a return|send (it|this|them) back"
+            r"|退货|退回|可以退吗|能退吗",
+        ),
         ("get_refund", r"\brefund|money back|退款|退钱"),
         ("change_shipping_address", r"\baddress\b|地址"),
         ("track_order", r"where is my|\btrack|\bstatus\b|shipped|arriv|物流|快递|到哪|发货了|订单状态|查.{0,6}订单"),
         ("recommendation_request", r"\brecommend|\bsuggest|推荐|有什么.{0,6}(好|适合)"),
-        ("product_question", r"\bprice\b|how much|in stock|多少钱|价格|有货|库存|材质"),
+        ("stock_question", r"in stock|out of stock|sold out|restock|有货|库存|补货|现货|缺货"),
+        ("product_question", r"\bprice\b|how much|多少钱|价格|材质"),
         ("check_payment_methods", r"pay with|payment method|支付方式|付款方式|支付宝|微信支付"),
         ("delivery_options", r"shipping cost|free shipping|express|包邮|运费|加急"),
         ("delivery_period", r"how long.*(deliver|ship|take)|多久.*(到|送|发货)"),

@@ -155,6 +155,29 @@ def extract_amounts(text: str) -> list[Amount]:
     return [amount for _, amount in sorted(found, key=lambda pair: pair[0])]
 
 
+#: A title word links a message to the items whose titles have it only when at most this many do.
+MAX_WORD_ITEMS = 3
+_TITLE_WORD_RE = re.compile(r"[a-z]{4,}")
+_CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff]{3,}")
+_GENERIC_WORDS = frozenset({"with", "from", "this", "that", "your", "have", "does", "inch", "pack", "gift", "order"})
+
+
+def title_words(text: str) -> set[str]:
+    """The words a title is recognised by: English words of 4+ letters (a plural "s" dropped), and
+    the 3-character runs of its Chinese.
+
+    Example:
+        >>> sorted(title_words("27-inch 4K Monitors"))
+        ['monitor']
+    """
+    lowered = text.lower()
+    words = {w[:-1] if w.endswith("s") and len(w) > 4 else w for w in _TITLE_WORD_RE.findall(lowered)}
+    words -= _GENERIC_WORDS
+    for run in _CJK_RUN_RE.findall(lowered):
+        words.update(run[i : i + 3] for i in range(len(run) - 2))
+    return words
+
+
 class EntityExtractor:
     """Finds entities; links product mentions when given the catalog and its item embeddings.
 
@@ -190,6 +213,13 @@ class EntityExtractor:
             ((title.strip().lower(), item) for item, title in self.titles.items() if len(title.strip()) >= 4),
             key=lambda pair: -len(pair[0]),
         )
+        # Title words ("monitor", "保温杯") that name at most MAX_WORD_ITEMS items: "the monitor"
+        # names the shop's one monitor; a word shared by many items names none of them.
+        index: dict[str, set[str]] = {}
+        for item, title in self.titles.items():
+            for word in title_words(title):
+                index.setdefault(word, set()).add(item)
+        self._word_index = {w: items for w, items in index.items() if len(items) <= MAX_WORD_ITEMS}
 
     @classmethod
     def from_catalog(
@@ -218,8 +248,22 @@ class EntityExtractor:
             products=self.link_products(text, query_vector=query_vector) if products else [],
         )
 
+    def _by_title_words(self, text: str) -> list[ProductMention]:
+        """Items whose distinctive title words the text uses, the most words first (ties: all, up to 3)."""
+        counts: dict[str, int] = {}
+        for word in title_words(text):
+            for item in self._word_index.get(word, ()):
+                counts[item] = counts.get(item, 0) + 1
+        if not counts:
+            return []
+        best = max(counts.values())
+        return [ProductMention(item, 0.99, "words") for item in sorted(counts) if counts[item] == best][
+            : self.max_products
+        ]
+
     def link_products(self, text: str, *, query_vector: np.ndarray | None = None) -> list[ProductMention]:
-        """Catalog items the text mentions: by item id, by exact title, then by embedding similarity."""
+        """Catalog items the text mentions: by item id, by exact title, by distinctive title words,
+        then by embedding similarity."""
         out: list[ProductMention] = []
         for token in dict.fromkeys(_TOKEN_RE.findall(text)):
             if token in self._known_ids:
@@ -230,6 +274,8 @@ class EntityExtractor:
                 out.append(ProductMention(item, 1.0, "title"))
                 if len(out) >= self.max_products:
                     return out
+        if not out:
+            out = self._by_title_words(text)
         if out or self.item_vectors is None or not len(self.item_ids) or not text.strip():
             return out
         vector = query_vector

@@ -17,6 +17,8 @@ import numpy as np
 
 __all__ = [
     "accuracy",
+    "accuracy_by",
+    "confusion_pairs",
     "expected_calibration_error",
     "macro_f1",
     "stratified_folds",
@@ -62,6 +64,39 @@ def macro_f1(gold: Sequence[object], predicted: Sequence[object]) -> float:
         fn = float(np.sum((g == label) & (p != label)))
         scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
     return float(np.mean(scores)) if scores else 0.0
+
+
+def accuracy_by(gold: Sequence[object], predicted: Sequence[object], groups: Sequence[object]) -> dict[str, dict]:
+    """Accuracy and size of each group (a language, a gold label), groups sorted by name.
+
+    Example:
+        >>> accuracy_by(["a", "b", "a"], ["a", "a", "a"], ["en", "en", "zh"])
+        {'en': {'accuracy': 0.5, 'n': 2}, 'zh': {'accuracy': 1.0, 'n': 1}}
+    """
+    g, p, k = _as_str(gold), _as_str(predicted), _as_str(groups)
+    if not len(g) == len(p) == len(k):
+        raise ValueError(f"{len(g)} gold labels, {len(p)} predictions and {len(k)} groups")
+    return {
+        str(name): {"accuracy": float((g[k == name] == p[k == name]).mean()), "n": int((k == name).sum())}
+        for name in sorted(set(k))
+    }
+
+
+def confusion_pairs(gold: Sequence[object], predicted: Sequence[object], *, top: int = 15) -> list[dict]:
+    """The most frequent (gold, predicted) mistakes, most frequent first (ties by name).
+
+    Example:
+        >>> confusion_pairs(["a", "a", "b"], ["b", "b", "b"])
+        [{'gold': 'a', 'predicted': 'b', 'count': 2}]
+    """
+    g, p = _as_str(gold), _as_str(predicted)
+    if len(g) != len(p):
+        raise ValueError(f"{len(g)} gold labels but {len(p)} predictions")
+    counts: dict[tuple[str, str], int] = {}
+    for gold_label, predicted_label in zip(g[g != p], p[g != p], strict=True):
+        counts[(gold_label, predicted_label)] = counts.get((gold_label, predicted_label), 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return [{"gold": a, "predicted": b, "count": n} for (a, b), n in ranked]
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 15) -> float:

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 #: Catalogs up to this size are encoded on load when no item embeddings were written yet.
 ENCODE_ON_LOAD_MAX_ITEMS = 5000
 #: The catalog columns the assistant answers product questions from.
-CATALOG_COLUMNS = ["item_id", "title", "description", "brand", "category", "price", "currency", "stock"]
+CATALOG_COLUMNS = ["item_id", "title", "description", "brand", "category", "price", "currency", "stock", "attributes"]
 
 
 class RecentVectors(TextEncoder):
@@ -247,5 +247,5 @@ def _extractor(
 
 
 def _catalog_rows(catalog: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    columns = [c for c in CATALOG_COLUMNS if c in catalog.columns and c != "category"]
+    columns = [c for c in CATALOG_COLUMNS if c in catalog.columns]
     return {str(r["item_id"]): r for r in catalog[columns].to_dict("records")}

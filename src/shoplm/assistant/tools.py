@@ -1,4 +1,4 @@
-"""Grounded order tools: track, cancel, refund, change the shipping address.
+"""Grounded order tools: track, cancel, refund, change the shipping address, return.
 
 Every tool reads the order from an :class:`OrderBook` (the store's orders repository in the
 product, ``store.orders``) and answers with :class:`~shoplm.lm.Fact` objects taken from it;
@@ -10,7 +10,9 @@ have shipped in between: then the rules are applied to its new status).
 
 Status rules (the demo policies): an order can be cancelled, or its address changed, only
 before it ships (``pending``, ``paid``); a refund can be started for ``paid``, ``shipped`` and
-``delivered`` orders; ``cancelled``, ``refunded`` and ``returned`` orders are final.
+``delivered`` orders; a return for a ``delivered`` order within the :class:`ReturnPolicy`'s
+days of delivery (the order's last update, when it was marked delivered) whose items are not
+in an excluded category; ``cancelled``, ``refunded`` and ``returned`` orders are final.
 
 Example:
     >>> tools = OrderTools(MemoryOrderBook())
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -30,16 +32,23 @@ from typing import Any, Literal, Protocol
 from shoplm.ingest.pseudonymize import mask_pii
 from shoplm.lm import Fact
 
-ToolName = Literal["track", "cancel", "refund", "change_address"]
-CHANGING_TOOLS: tuple[ToolName, ...] = ("cancel", "refund", "change_address")
+ToolName = Literal["track", "cancel", "refund", "change_address", "return"]
+CHANGING_TOOLS: tuple[ToolName, ...] = ("cancel", "refund", "change_address", "return")
 
 CANCELLABLE = frozenset({"pending", "paid"})
 REFUNDABLE = frozenset({"paid", "shipped", "delivered"})
 ADDRESS_CHANGEABLE = frozenset({"pending", "paid"})
+RETURNABLE = frozenset({"delivered"})
 FINAL = frozenset({"cancelled", "refunded", "returned"})
+DAY_MS = 86_400_000
 
 #: What each changing tool sets the order's status to.
-NEW_STATUS: dict[str, str | None] = {"cancel": "cancelled", "refund": "refunded", "change_address": None}
+NEW_STATUS: dict[str, str | None] = {
+    "cancel": "cancelled",
+    "refund": "refunded",
+    "change_address": None,
+    "return": "return_requested",
+}
 
 #: Intents of the support taxonomy (Bitext names + the demo's) that an order tool serves.
 INTENT_TOOLS: dict[str, ToolName] = {
@@ -51,7 +60,32 @@ INTENT_TOOLS: dict[str, ToolName] = {
     "get_refund": "refund",
     "change_shipping_address": "change_address",
     "set_up_shipping_address": "change_address",
+    "return_item": "return",
 }
+
+
+@dataclass(frozen=True)
+class ReturnPolicy:
+    """When a delivered order may be returned: within ``days`` of delivery, no item excluded.
+
+    Args:
+        days: days after delivery a return may start (the demo policy: 7-day no-reason returns).
+        excluded_categories: category names (any level of the ``A > B`` path, case-insensitive)
+            whose items cannot be returned (the demo policy: food and tea, pet food, opened
+            skincare and makeup).
+
+    Example:
+        >>> ReturnPolicy().excludes("Grocery > Tea & Coffee"), ReturnPolicy().excludes("Home > Kitchen")
+        (True, False)
+    """
+
+    days: int = 7
+    excluded_categories: tuple[str, ...] = ("Food", "Grocery", "Tea & Coffee", "Skincare", "Makeup", "Pets")
+
+    def excludes(self, category: str) -> bool:
+        levels = {level.strip().lower() for level in str(category or "").split(">")}
+        return any(name.strip().lower() in levels for name in self.excluded_categories)
+
 
 _SYMBOLS = {"CNY": "¥", "RMB": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 MAX_ADDRESS_CHARS = 300
@@ -193,8 +227,17 @@ class OrderTools:
         'unknown_order'
     """
 
-    def __init__(self, orders: OrderBook) -> None:
+    def __init__(
+        self,
+        orders: OrderBook,
+        *,
+        return_policy: ReturnPolicy | None = None,
+        category_of: Callable[[str], str] | None = None,
+    ) -> None:
         self.orders = orders
+        self.return_policy = return_policy or ReturnPolicy()
+        #: the catalog category of an item id (for the return exclusions); None: nothing excluded
+        self.category_of = category_of
 
     # -- reading ------------------------------------------------------------------------
     def get(self, order_id: str, user_key: str) -> OrderView | None:
@@ -224,7 +267,7 @@ class OrderTools:
             lines=lines,
         )
 
-    def recent_orders(self, user_key: str, limit: int = 3) -> list[tuple[str, str]]:
+    def recent_orders(self, user_key: str, limit: int = 5) -> list[tuple[str, str]]:
         """The user's newest orders as (order id, status), newest first (for "which order?")."""
         return self.orders.recent(user_key, limit=limit) if user_key else []
 
@@ -241,7 +284,7 @@ class OrderTools:
         order = self.get(order_id, user_key)
         if order is None:
             return _unknown(tool, order_id)
-        return _rule(tool, order, new_address)
+        return self._rule(tool, order, new_address)
 
     def apply(self, tool: ToolName, order_id: str, user_key: str, *, new_address: str = "") -> ToolResult:
         """Make the confirmed change: a compare-and-set on the status the rules were checked against."""
@@ -251,7 +294,7 @@ class OrderTools:
             order = self.get(order_id, user_key)
             if order is None:
                 return _unknown(tool, order_id)
-            verdict = _rule(tool, order, new_address)
+            verdict = self._rule(tool, order, new_address)
             if verdict.outcome != "ok":
                 return verdict
             values: dict[str, object] = {"updated_ms": max(int(time.time() * 1000), order.updated_ms)}
@@ -269,9 +312,53 @@ class OrderTools:
         facts = [Fact("order_id", order_id, source), Fact("status", changed.status, source)]
         if tool in {"cancel", "refund"} and order.status != "pending":
             facts.append(Fact("refund_amount", changed.total, source))
+        if tool == "return":
+            facts.append(Fact("amount", changed.total, source))
         if tool == "change_address":
             facts.append(Fact("new_address", changed.shipping_address, source))
         return ToolResult(tool, "done", order_id, facts, changed.status)
+
+    def _rule(self, tool: ToolName, order: OrderView, new_address: str) -> ToolResult:
+        source = f"orders:{order.order_id}"
+        base = [Fact("order_id", order.order_id, source), Fact("status", order.status, source)]
+        if tool == "track":
+            return ToolResult(tool, "ok", order.order_id, order.facts(), order.status)
+        if tool == "return":
+            return self._return_rule(order, base)
+        allowed = {"cancel": CANCELLABLE, "refund": REFUNDABLE, "change_address": ADDRESS_CHANGEABLE}[tool]
+        if order.status not in allowed:
+            return ToolResult(tool, "not_allowed", order.order_id, base, order.status, reason=f"status {order.status}")
+        if tool == "change_address":
+            address = clean_address(new_address)
+            if not address:
+                return ToolResult(tool, "needs_input", order.order_id, base, order.status, reason="no new address")
+            facts = [*base, Fact("address", order.shipping_address, source), Fact("new_address", address, "customer")]
+            return ToolResult(tool, "ok", order.order_id, facts, order.status)
+        return ToolResult(tool, "ok", order.order_id, [*base, Fact("amount", order.total, source)], order.status)
+
+    def _return_rule(self, order: OrderView, base: list[Fact]) -> ToolResult:
+        """A return is allowed for a delivered order, within the policy's days, with no excluded item."""
+        source, policy = f"orders:{order.order_id}", self.return_policy
+        if order.status not in RETURNABLE:
+            return ToolResult("return", "not_allowed", order.order_id, base, order.status, reason="status")
+        delivered = [Fact("delivered_on", format_date(order.updated_ms), source)]
+        days = max(0, (int(time.time() * 1000) - order.updated_ms) // DAY_MS)
+        if days > policy.days:
+            facts = [*base, *delivered, Fact("return_days", str(policy.days), "policy:returns")]
+            return ToolResult("return", "not_allowed", order.order_id, facts, order.status, reason="window")
+        if self.category_of is not None:
+            for line in order.lines:
+                category = self.category_of(line.item_id)
+                if policy.excludes(category):
+                    facts = [
+                        *base,
+                        Fact("item", line.title, f"order_lines:{order.order_id}"),
+                        Fact("category", category, f"items:{line.item_id}"),
+                    ]
+                    return ToolResult("return", "not_allowed", order.order_id, facts, order.status, reason="excluded")
+        deadline = format_date(order.updated_ms + policy.days * DAY_MS)
+        facts = [*base, *delivered, Fact("return_by", deadline, "policy:returns"), Fact("amount", order.total, source)]
+        return ToolResult("return", "ok", order.order_id, facts, order.status)
 
 
 def clean_address(text: str) -> str:
@@ -281,23 +368,6 @@ def clean_address(text: str) -> str:
 
 def _unknown(tool: str, order_id: str) -> ToolResult:
     return ToolResult(tool, "unknown_order", order_id, [Fact("order_id", order_id, "request")], reason="unknown order")
-
-
-def _rule(tool: ToolName, order: OrderView, new_address: str) -> ToolResult:
-    source = f"orders:{order.order_id}"
-    base = [Fact("order_id", order.order_id, source), Fact("status", order.status, source)]
-    if tool == "track":
-        return ToolResult(tool, "ok", order.order_id, order.facts(), order.status)
-    allowed = {"cancel": CANCELLABLE, "refund": REFUNDABLE, "change_address": ADDRESS_CHANGEABLE}[tool]
-    if order.status not in allowed:
-        return ToolResult(tool, "not_allowed", order.order_id, base, order.status, reason=f"status {order.status}")
-    if tool == "change_address":
-        address = clean_address(new_address)
-        if not address:
-            return ToolResult(tool, "needs_input", order.order_id, base, order.status, reason="no new address")
-        facts = [*base, Fact("address", order.shipping_address, source), Fact("new_address", address, "customer")]
-        return ToolResult(tool, "ok", order.order_id, facts, order.status)
-    return ToolResult(tool, "ok", order.order_id, [*base, Fact("amount", order.total, source)], order.status)
 
 
 def summary_digest(tool: str, order_id: str, new_address: str = "") -> str:

@@ -3,8 +3,10 @@
 Both shipped sets were written for shoplm, in Chinese and English, so every installation trains
 its models in seconds without any download:
 
-* intents: 30 intents, the 27 Bitext-style customer-support intents plus ``product_question``,
-  ``recommendation_request`` and ``chitchat``;
+* intents: 34 intents, the 27 Bitext-style customer-support intents plus ``product_question``,
+  ``stock_question``, ``return_item``, ``coupon``, ``warranty``, ``recommendation_request`` and
+  ``chitchat``, at least 40 messages per intent and language written in many registers (see
+  ``data/INTENTS.md``, the labelling guide);
 * sentiment of customer-support messages: ``negative`` (complaints, frustration, disappointment,
   said with or without angry words), ``neutral`` (questions and requests about orders, calm
   problem reports) and ``positive`` (thanks, praise). The dialogue escalates on sustained
@@ -68,6 +70,10 @@ INTENTS = (
     "track_order",
     "track_refund",
     "product_question",
+    "stock_question",
+    "return_item",
+    "coupon",
+    "warranty",
     "recommendation_request",
     "chitchat",
 )
@@ -108,7 +114,7 @@ def training_examples() -> tuple[list[str], list[str]]:
     Example:
         >>> texts, labels = training_examples()
         >>> len(set(labels))
-        30
+        34
     """
     return _shipped("intents.csv", "intent")
 

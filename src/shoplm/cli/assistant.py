@@ -63,12 +63,18 @@ def _run(task: str, **kwargs: Any) -> None:
     shown = {k: report[k] for k in ("protocol", "accuracy", "macro_f1", "ece", "n_train", "n_test", "train_seconds")}
     shown["latency_ms_median"] = report.get("latency_ms_median")
     shown["latency_cpu_ms_median"] = report.get("latency_cpu_ms_median")
-    console.print_json(json.dumps(shown))
+    if "per_group" in report:
+        shown["per_group"] = {name: round(v["accuracy"], 4) for name, v in report["per_group"].items()}
+    shown["confusions"] = [f"{c['gold']} -> {c['predicted']} ×{c['count']}" for c in report.get("confusions", [])[:5]]
+    console.print_json(json.dumps(shown, ensure_ascii=False))
     if kwargs.get("out"):
         console.print(f"[green]✓[/] report written to {kwargs['out']}")
 
 
 TextColOpt = Annotated[str, typer.Option("--text-col", help="column of the message or review text")]
+GroupColOpt = Annotated[
+    str, typer.Option("--group-col", help="column of the test rows to report accuracy by, e.g. language")
+]
 LabelColOpt = Annotated[
     str, typer.Option("--label-col", help="column of the label (an intent, or polarity 0/1, neg/pos)")
 ]
@@ -83,6 +89,7 @@ def _classifier_command(task: str, summary: str) -> Callable[..., None]:
         test: TestOpt = None,
         text_col: TextColOpt = "text",
         label_col: LabelColOpt = "label",
+        group_col: GroupColOpt = "",
         out: OutOpt = None,
         holdout: HoldoutOpt = 0.0,
         folds: FoldsOpt = 0,

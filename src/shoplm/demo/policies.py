@@ -85,6 +85,24 @@ POLICIES: dict[str, str] = {
 - 质保范围为生产缺陷，不包括人为损坏、进水（防水产品除外）和正常磨损。
 - 申请质保请联系客服并提供订单号和问题照片或视频，我们将维修、换新或退款。
 """,
+    "promotions.md": """# Coupons and price protection / 优惠券与价格保护
+
+## English
+
+- Coupons and voucher codes are entered at checkout; one coupon per order, and a coupon cannot be
+  exchanged for cash. Coupons you have received are listed under *Account > Coupons*.
+- New members get a ¥20 welcome coupon on orders over ¥199, valid for 30 days.
+- **Price protection**: if the price of an item you bought drops in our shop within 7 days of
+  your purchase, we refund the difference. Ask support with your order id.
+- We do not match prices of other shops or marketplaces.
+
+## 中文
+
+- 优惠券和优惠码在结算时使用；每单限用一张优惠券，优惠券不能兑换现金。已领取的优惠券可在“账户 > 优惠券”中查看。
+- 新会员可获得满199元减20元的新人券，30天内有效。
+- **价格保护**：购买后7天内本店同款商品降价，可申请退还差价，请提供订单号联系客服。
+- 我们不提供其他店铺或平台的比价补差。
+""",
     "privacy.md": """# Privacy / 隐私政策
 
 ## English

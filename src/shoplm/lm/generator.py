@@ -213,6 +213,7 @@ _STATUS: dict[str, tuple[str, str]] = {
     "canceled": ("has been cancelled", "已取消"),
     "refunded": ("has been refunded", "已退款"),
     "returned": ("has been returned", "已退货"),
+    "return_requested": ("has a return in progress", "退货处理中"),
 }
 
 

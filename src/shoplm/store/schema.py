@@ -24,7 +24,16 @@ from sqlalchemy import (
 metadata = MetaData()
 
 EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "search", "rate")
-ORDER_STATUSES = ("pending", "paid", "shipped", "delivered", "cancelled", "refunded", "returned")
+ORDER_STATUSES = (
+    "pending",
+    "paid",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "refunded",
+    "returned",
+    "return_requested",  # the assistant started a return; the shop sets returned/refunded on receipt
+)
 MESSAGE_ROLES = ("customer", "agent", "assistant", "system")
 
 items = Table(
