@@ -118,7 +118,7 @@ class OrderDesk:
         language = state.language
         tool = INTENT_TOOLS[intent]
         address_awaited = awaiting.get("slot") == "address" and intent == awaiting.get("intent")
-        overview = ""
+        overview, listed = "", []
         if not order_id and address_awaited:
             order_id = awaiting.get("order_id")
         if not order_id and awaiting.get("slot") == "order_id":
@@ -129,16 +129,18 @@ class OrderDesk:
             found = self._from_recent_orders(intent, text, state, user_key)
             if isinstance(found, AssistantTurn):
                 return found
-            order_id, overview = found
+            order_id, overview, listed = found
         turn = self._on_order(intent, tool, order_id, text, state, user_key, address_awaited)
         if overview:
+            # the orders the overview names are facts of the turn, like everything a reply states
             turn.text = overview + ("" if language == "zh" else " ") + turn.text
+            turn.facts = [*(Fact("recent_order", f"{oid} ({s})", f"orders:{oid}") for oid, s in listed), *turn.facts]
         return turn
 
     def _from_recent_orders(
         self, intent: str, text: str, state: ConversationState, user_key: str
-    ) -> tuple[str, str] | AssistantTurn:
-        """(the order, the overview of recent orders) when one fits, else the question which one."""
+    ) -> tuple[str, str, list[tuple[str, str]]] | AssistantTurn:
+        """(the order, the overview, the orders it lists) when one fits, else the question which one."""
         language = state.language
         tool = INTENT_TOOLS[intent]
         recent = self.tools.recent_orders(user_key)
@@ -152,7 +154,7 @@ class OrderDesk:
         overview = self.act("recent_orders", language, {"orders": self._listing(recent, language)})
         if len(candidates) == 1 or len(recent) == 1:
             order_id = (candidates or recent)[0][0]
-            return order_id, overview
+            return order_id, overview, recent
         return self._ask_which(intent, candidates or recent, state)
 
     def _naming(self, text: str, recent: list[tuple[str, str]], user_key: str) -> list[tuple[str, str]]:
