@@ -335,10 +335,3 @@ class DialoguePolicy:
 def _mark(turn: AssistantTurn, emotion: Emotion) -> None:
     turn.emotion = emotion.label
     turn.sentiment = emotion.sentiment
-
-
-def _isnan(value: Any) -> bool:
-    try:
-        return bool(np.isnan(float(value)))
-    except (TypeError, ValueError):
-        return True
