@@ -25,6 +25,7 @@ from shoplm.assistant.dialogue import Action, AssistantTurn
 from shoplm.assistant.product_answers import answer_fields, price_band, question_topics
 from shoplm.assistant.tools import format_money
 from shoplm.lm import Fact
+from shoplm.lm.generator import fact_label
 
 if TYPE_CHECKING:
     from shoplm.assistant.models import AssistantModels
@@ -36,15 +37,6 @@ log = logging.getLogger(__name__)
 Recommend = Callable[..., list[Any]]
 #: The item a user (pseudonymous id) viewed last, or None.
 LastViewed = Callable[[str], str | None]
-
-_FIELD_ZH = {
-    "material": "材质",
-    "color": "颜色",
-    "size": "尺码",
-    "battery": "续航",
-    "capacity": "容量",
-    "weight": "重量",
-}
 
 
 class CatalogDesk:
@@ -122,7 +114,8 @@ class CatalogDesk:
         source = f"items:{item_id}"
         topics = set(question_topics(text)) | ({"stock"} if stock else set())
         facts = [Fact("product", str(row["title"]), source)]
-        column_facts = {f.key: f for f in self.item_facts(item_id, language)}
+        main = self.item_facts(item_id, language)
+        column_facts = {f.key: f for f in main}
         answers = []
         for topic in ("price", "stock", "brand"):
             if topic in topics and topic in column_facts:
@@ -130,7 +123,7 @@ class CatalogDesk:
                 answers.append(Fact(topic, fact.value, f"{source}#{topic}"))
         for found in answer_fields(text, row):
             key = found.field.split(".", 1)[-1]
-            label = _FIELD_ZH.get(key, key) if language == "zh" else key
+            label = fact_label(key, language)
             value = (
                 found.value
                 if found.field == "description"
@@ -138,8 +131,7 @@ class CatalogDesk:
             )
             answers.append(Fact("answer", value, f"{source}#{found.field}"))
         if not answers:
-            facts = self.item_facts(item_id, language)
-            return facts, [source]
+            return main, [source]
         if any(f.key == "answer" for f in answers):
             # one sentence: the template states the "answer" fact; the columns asked for go first
             joined = ("；" if language == "zh" else "; ").join(

@@ -71,6 +71,12 @@ _ORDINALS: list[tuple[re.Pattern[str], int]] = [
 ]
 
 
+def fitting(intent: str, orders: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (order id, status) pairs an intent can be about (see :data:`CANDIDATE_STATUSES`)."""
+    wanted = CANDIDATE_STATUSES.get(intent)
+    return [(oid, status) for oid, status in orders if wanted is None or status in wanted]
+
+
 def is_correction(text: str) -> bool:
     """Whether the message corrects which order is meant ("the other order", "不是这个")."""
     return bool(_CORRECTION.search(text))
@@ -148,9 +154,8 @@ class OrderDesk:
             state.awaiting = {"intent": intent, "slot": "order_id"}
             name = "no_orders" if user_key else "ask_order"
             return AssistantTurn(self.act(name, language), intent, 0.0, actions=[Action(tool, "needs_input")])
-        wanted = CANDIDATE_STATUSES.get(intent)
         named = self._naming(text, recent, user_key)  # "return my headphones": the order with headphones
-        candidates = named or [(oid, status) for oid, status in recent if wanted is None or status in wanted]
+        candidates = named or fitting(intent, recent)
         overview = self.act("recent_orders", language, {"orders": self._listing(recent, language)})
         if len(candidates) == 1 or len(recent) == 1:
             order_id = (candidates or recent)[0][0]
@@ -212,14 +217,13 @@ class OrderDesk:
         if intent not in INTENT_TOOLS or not current:
             return None
         recent = self.tools.recent_orders(user_key)
-        wanted = CANDIDATE_STATUSES.get(intent)
         others = [(oid, s) for oid, s in recent if oid != current]
-        fitting = [(oid, s) for oid, s in others if wanted is None or s in wanted] or others
+        choices = fitting(intent, others) or others
         state.focus = None
-        if len(fitting) == 1:
-            turn = self._on_order(intent, INTENT_TOOLS[intent], fitting[0][0], text, state, user_key, False)
-        elif fitting:
-            turn = self._ask_which(intent, fitting, state)
+        if len(choices) == 1:
+            turn = self._on_order(intent, INTENT_TOOLS[intent], choices[0][0], text, state, user_key, False)
+        elif choices:
+            turn = self._ask_which(intent, choices, state)
         else:
             state.awaiting = {"intent": intent, "slot": "order_id"}
             turn = AssistantTurn(

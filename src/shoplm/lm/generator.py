@@ -198,6 +198,9 @@ _LABELS: dict[str, tuple[str, str]] = {
     "color": ("Colour", "颜色"),
     "size": ("Size", "尺码"),
     "material": ("Material", "材质"),
+    "battery": ("Battery", "续航"),
+    "capacity": ("Capacity", "容量"),
+    "weight": ("Weight", "重量"),
 }
 
 # Known order statuses get a natural phrase; anything else is quoted verbatim (never guessed).
@@ -215,6 +218,16 @@ _STATUS: dict[str, tuple[str, str]] = {
     "returned": ("has been returned", "已退货"),
     "return_requested": ("has a return in progress", "退货处理中"),
 }
+
+
+def fact_label(key: str, language: str) -> str:
+    """How a fact's key is named to a customer in ``language`` (``material`` -> "Material" / "材质").
+
+    Example:
+        >>> fact_label("material", "zh"), fact_label("gift_wrap", "en")
+        ('材质', 'Gift wrap')
+    """
+    return _label(key, normalize_language(language) == "zh")
 
 
 def _label(key: str, zh: bool) -> str:
