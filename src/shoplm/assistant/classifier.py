@@ -104,6 +104,8 @@ class TextClassifier(Estimator):
         ngram_features: size of the character n-gram TF-IDF vocabulary; 0 uses embeddings only.
         ngram_max: longest character n-gram (1..ngram_max).
         ngram_weight: scale of the n-gram block against the embedding block (both unit-norm rows).
+        ngram_pinyin: add the n-grams of the toneless pinyin of Chinese characters, so that messages
+            typed in pinyin ("tui huo") share features with those in characters (退货).
         calibration_folds: folds of the out-of-fold predictions the temperature is fitted on;
             0 skips calibration (temperature 1).
         fallback_threshold: below this calibrated confidence :meth:`predict` answers ``"fallback"``;
@@ -141,6 +143,7 @@ class TextClassifier(Estimator):
         ngram_features: int = 50_000,
         ngram_max: int = 3,
         ngram_weight: float = 1.0,
+        ngram_pinyin: bool = True,
         calibration_folds: int = 5,
         fallback_threshold: float = 0.0,
         ood_quantile: float = 0.01,
@@ -165,6 +168,7 @@ class TextClassifier(Estimator):
         self.ngram_features = ngram_features
         self.ngram_max = ngram_max
         self.ngram_weight = ngram_weight
+        self.ngram_pinyin = ngram_pinyin
         self.calibration_folds = calibration_folds
         self.fallback_threshold = fallback_threshold
         self.ood_quantile = ood_quantile
@@ -367,7 +371,9 @@ class TextClassifier(Estimator):
         self.emb_scale_ = (np.maximum(std, 1e-6) * math.sqrt(raw.shape[1])).astype(np.float32)
         self.tfidf_ = None
         if self.ngram_features:
-            self.tfidf_ = CharNgramTfidf(max_n=self.ngram_max, max_features=self.ngram_features).fit(prepared)
+            self.tfidf_ = CharNgramTfidf(
+                max_n=self.ngram_max, max_features=self.ngram_features, pinyin=self.ngram_pinyin
+            ).fit(prepared)
             if self.tfidf_.dim == 0:
                 self.tfidf_ = None  # too few texts for any n-gram to occur twice
         xe, xt = self._features(prepared, raw)
@@ -606,6 +612,7 @@ class TextClassifier(Estimator):
             "n_train": self.n_train_,
             "encoder_model_id": self.encoder_model_id_,
             "fit_seconds": self.fit_seconds_,
+            "ngram_pinyin": self.ngram_pinyin,
         }
         if self.mode == "lora":
             state["lora_history"] = self.lora_history_
@@ -619,9 +626,11 @@ class TextClassifier(Estimator):
         self.emb_scale_ = arrays["emb_scale"]
         self.tfidf_ = None
         if "ngram_vocabulary" in arrays:
-            self.tfidf_ = CharNgramTfidf(max_n=self.ngram_max, max_features=self.ngram_features).set_vocabulary(
-                arrays["ngram_vocabulary"].tolist(), arrays["ngram_idf"]
-            )
+            # Models saved before the pinyin n-grams have no flag in their state: they were fitted without.
+            self.ngram_pinyin = bool(state.get("ngram_pinyin", False))
+            self.tfidf_ = CharNgramTfidf(
+                max_n=self.ngram_max, max_features=self.ngram_features, pinyin=self.ngram_pinyin
+            ).set_vocabulary(arrays["ngram_vocabulary"].tolist(), arrays["ngram_idf"])
         self.label_kind_ = state["label_kind"]
         self.temperature_ = float(state["temperature"])
         self.reference_ = arrays["reference"]

