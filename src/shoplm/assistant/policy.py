@@ -57,11 +57,15 @@ from shoplm.assistant.order_turns import OrderDesk, is_correction, pick_option
 from shoplm.assistant.replies import ReplyTemplates
 from shoplm.assistant.retrieval import Hit
 from shoplm.assistant.state import ConversationState
-from shoplm.assistant.tools import OrderTools
+from shoplm.assistant.tools import INTENT_TOOLS, OrderTools
 from shoplm.ingest.pseudonymize import mask_pii
 from shoplm.lm import Fact
 
 log = logging.getLogger(__name__)
+
+#: a complaint naming an order is answered with that order's facts when a status question
+#: (track_order, track_refund, invoices) is the runner-up intent with at least this probability
+COMPLAINT_ORDER_FLOOR = 0.25
 
 
 class DialoguePolicy:
@@ -237,6 +241,14 @@ class DialoguePolicy:
             and (label not in ORDER_INTENTS or confidence < 0.9)
         ):
             return str(keyword), confidence
+        # A complaint that names an order and reads nearly as much as a question about it ("O201
+        # still not shipped, days of asking and nothing"): that order's status answers it now. An
+        # explicit "投诉" / "complain" keeps it a complaint, and frustration that goes on still
+        # escalates (two negative messages in a row).
+        if label == "complaint" and entities.order_ids and keyword != "complaint" and len(prediction.top) > 1:
+            runner_up, probability = prediction.top[1]
+            if INTENT_TOOLS.get(str(runner_up)) == "track" and probability >= COMPLAINT_ORDER_FLOOR:
+                return str(runner_up), float(probability)
         # An order id is the shop's own vocabulary: a message with one is in the domain even when
         # it is shorter or terser than any training text ("where is O0000102?").
         if confidence >= self.intent_threshold and (prediction.in_domain or entities.order_ids):
