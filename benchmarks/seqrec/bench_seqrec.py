@@ -28,6 +28,13 @@ def main() -> None:
     parser.add_argument("--params", default="{}", help='JSON overrides per model, e.g. {"sasrec": {"d_model": 128}}')
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    history = parser.add_mutually_exclusive_group()
+    history.add_argument(
+        "--exclude-history", dest="protocol", action="store_const", const="exclude_history",
+        help="rank without the user's history items (the published protocol; default)",
+    )  # fmt: skip
+    history.add_argument("--keep-history", dest="protocol", action="store_const", const="keep_history")
+    parser.set_defaults(protocol="exclude_history")
     args = parser.parse_args()
     result = run_seqrec_benchmark(
         args.data,
@@ -40,12 +47,16 @@ def main() -> None:
         params=json.loads(args.params),
         num_threads=args.threads,
         seed=args.seed,
+        protocol=args.protocol,
     )
-    keys = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "train_seconds", "peak_rss_mb")
-    print("| model | " + " | ".join(keys) + " |")
-    print("|---" * (len(keys) + 1) + "|")
+    keys = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "valid_NDCG@20", "train_seconds", "peak_rss_mb")
+    other = "keep_history" if args.protocol == "exclude_history" else "exclude_history"
+    print(f"{result['protocol']}; best by validation: {result['best']}")
+    print("| model | " + " | ".join(keys) + f" | HR@20 {other} | NDCG@20 {other} |")
+    print("|---" * (len(keys) + 3) + "|")
     for name, row in result["models"].items():
-        print(f"| {name} | " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
+        cells = [str(row.get(k, "")) for k in keys] + [str(row[other]["HR@20"]), str(row[other]["NDCG@20"])]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from shoplm.errors import InputError
-from shoplm.recommend.bench import read_item_attributes, read_items, read_sequences, run_seqrec_benchmark
+from shoplm.recommend.bench import (
+    read_item_attributes,
+    read_items,
+    read_sequences,
+    run_seqrec_benchmark,
+    target_ranks,
+)
 
 TINY = {"d_model": 16, "n_layers": 1, "max_len": 10, "epochs": 3, "batch_size": 16}
 
@@ -58,7 +64,12 @@ def test_bench_produces_the_json_layout(tmp_path: Path) -> None:
     )
     assert json.loads(out.read_text()) == result
     assert set(result["models"]) == set(models)
-    assert result["best"] in models
+    # the published protocol by default, the other one beside it; best chosen on validation
+    assert result["history"] == "exclude_history" and "history items excluded" in result["protocol"]
+    valid = {name: row["valid_NDCG@20"] for name, row in result["models"].items()}
+    assert result["best"] == max(valid, key=valid.get)
+    for row in result["models"].values():
+        assert 0.0 <= row["keep_history"]["NDCG@20"] <= row["keep_history"]["HR@20"] <= 1.0
     for row in result["models"].values():
         for key in ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20", "train_seconds", "peak_rss_mb"):
             assert key in row
@@ -85,6 +96,35 @@ def test_cooccurrence_blend_reuses_the_trained_model(tmp_path: Path) -> None:
     assert blended["blend_weight"] >= 0.0
     assert blended["train_seconds"] == result["models"]["sasrec"]["train_seconds"]  # trained once
     assert (tmp_path / "models" / "sasrec" / "meta.json").is_file()
+
+
+def test_target_ranks_with_and_without_the_history() -> None:
+    scores = np.array(
+        [
+            [5.0, 4.0, 3.0, 2.0, 1.0],  # target 3 behind 0, 1, 2; history 0, 1
+            [1.0, 1.0, 1.0, 0.0, 0.0],  # a three-way tie counts against the target (col 2)
+            [9.0, 8.0, 7.0, 6.0, 5.0],  # the target (col 1) is in the history itself
+            [1.0, 2.0, 3.0, 4.0, 5.0],  # the model lacks the target
+        ]
+    )
+    targets = np.array([3, 2, 1, -1])
+    histories = [np.array([0, 1]), np.array([0, -1]), np.array([1, 4]), np.array([0])]
+    ranks = target_ranks(scores, targets, histories)
+    np.testing.assert_array_equal(ranks.keep_history, [3, 2, 1, np.inf])
+    np.testing.assert_array_equal(ranks.exclude_history, [1, 1, 4, np.inf])
+    assert ranks.of("keep_history") is ranks.keep_history
+    with pytest.raises(ValueError, match="unknown protocol"):
+        ranks.of("both")
+
+
+def test_keep_history_protocol_and_a_bad_one(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", users=12)
+    result = run_seqrec_benchmark(data, None, models=("popularity",), progress=False, protocol="keep_history")
+    row = result["models"]["popularity"]
+    assert result["history"] == "keep_history" and "history items kept" in result["protocol"]
+    assert set(row["exclude_history"]) >= {"HR@20", "NDCG@20"}
+    with pytest.raises(InputError, match="unknown protocol"):
+        run_seqrec_benchmark(data, None, models=("popularity",), progress=False, protocol="nope")
 
 
 def test_alias_and_unknown_model(tmp_path: Path) -> None:

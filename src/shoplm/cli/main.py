@@ -300,6 +300,14 @@ def bench_seqrec(
     clock: Annotated[
         str, typer.Option(help="how --minutes is measured: wall, or cpu (fair on a shared machine)")
     ] = "wall",
+    exclude_history: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-history/--keep-history",
+            help="rank without the user's history items (the published tables' protocol) or with them; "
+            "both are reported, this one gives the main figures",
+        ),
+    ] = True,
     data_dir: DataDirOption = None,
 ) -> None:
     """Next-item benchmark, standard leave-one-out protocol, full ranking, beside published rows."""
@@ -318,6 +326,7 @@ def bench_seqrec(
         num_threads=threads,
         cache_dir=settings.cache_dir / "seqrec",
         budget_clock=clock,
+        protocol="exclude_history" if exclude_history else "keep_history",
     )
     print_results(results, console=console)
 

@@ -28,7 +28,7 @@ METRICS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
 def results_table(results: dict[str, Any], *, published: dict[str, dict[str, float]] | None = None) -> Table:
     """A rich table of our models (with time and memory) and the published rows below them."""
     published = PUBLISHED_AMAZON_TOYS if published is None else published
-    table = Table(title="next-item recommendation, full ranking, leave-one-out")
+    table = Table(title=f"next-item recommendation: {results.get('protocol', 'full ranking, leave-one-out')}")
     table.add_column("model", no_wrap=True, min_width=18)
     for metric in METRICS:
         table.add_column(metric, justify="right")
