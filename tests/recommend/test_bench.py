@@ -146,6 +146,17 @@ def test_malformed_sequences_line_is_named(tmp_path: Path) -> None:
         run_seqrec_benchmark(tmp_path, None, models=("popularity",), progress=False)
 
 
+def test_non_integer_id_is_named_and_short_users_are_counted(tmp_path: Path) -> None:
+    (tmp_path / "sequences.txt").write_text("1 1 2 3\n\n2 4 B0001\n")
+    with pytest.raises(InputError, match=r"sequences.txt:3.*'B0001' is not an integer id"):
+        read_sequences(tmp_path / "sequences.txt")
+    # an empty line is skipped; one-item and two-item users train but are counted, not tested/validated
+    (tmp_path / "sequences.txt").write_text("1 1 2 3 4\n\n2 2 3 4 1\n3 3 4 1 2\n4 1\n5 2 3\n")
+    result = run_seqrec_benchmark(tmp_path, None, models=("popularity",), progress=False)
+    assert result["data"]["users"] == 5
+    assert result["data"]["users_not_tested"] == 1 and result["data"]["users_not_validated"] == 2
+
+
 def test_duplicate_user_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "sequences.txt").write_text("1 1 2 3\n1 4 5\n")
     with pytest.raises(InputError, match=r":2.*a second time"):

@@ -8,9 +8,9 @@ readers touch no store, so benchmarks read the files with them directly; the imp
 Example:
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "sequences.txt"
-    >>> _ = path.write_text("u1 a b c" + chr(10) + "u2 b c" + chr(10))
-    >>> read_sequences(path)["u1"]
-    ['a', 'b', 'c']
+    >>> _ = path.write_text("1 7 8 9" + chr(10) + "2 8 9" + chr(10))
+    >>> read_sequences(path)["1"]
+    ['7', '8', '9']
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ from shoplm.errors import InputError
 
 
 def read_sequences(path: Path) -> dict[str, list[str]]:
-    """``sequences.txt`` as user -> items; a malformed line raises :class:`InputError` naming it."""
+    """``sequences.txt`` as user -> items; a malformed line raises :class:`InputError` naming it.
+
+    Malformed: a user with no items, a non-integer id, a user on two lines. Empty lines are skipped.
+    """
     if not path.is_file():
         raise InputError("no such file (expected sequences.txt: 'user item item ...' per line)", path=path)
     sequences: dict[str, list[str]] = {}
@@ -34,6 +37,11 @@ def read_sequences(path: Path) -> dict[str, list[str]]:
                 continue
             if len(parts) < 2:
                 raise InputError("a user with no items (expected 'user item item ...')", path=path, line=number)
+            if (bad := next((p for p in parts if not p.isdigit()), None)) is not None:
+                # The format numbers users and items from 1; a word here means a different file.
+                raise InputError(
+                    f"{bad[:40]!r} is not an integer id (expected 'user item item ...')", path=path, line=number
+                )
             if parts[0] in sequences:
                 raise InputError(f"user {parts[0]!r} appears a second time", path=path, line=number)
             sequences[parts[0]] = parts[1:]

@@ -352,9 +352,16 @@ def run_seqrec_benchmark(
         else None
     )
     catalog = sorted({i for s in sequences.values() for i in s} | set(item_ids or []))
+    # Too short to split: their items still train, but they give no test (1 item) or no
+    # validation case (2 items); counted in the report.
+    short = {
+        "users_not_tested": sum(len(s) < 2 for s in sequences.values()),
+        "users_not_validated": sum(len(s) < 3 for s in sequences.values()),
+    }
     if progress:
         _log(
             f"{len(sequences)} users, {len(catalog)} items, {len(train)} training events, {len(test_cases)} test cases"
+            f" ({short['users_not_tested']} users too short to test, {short['users_not_validated']} to validate)"
         )
 
     text_vectors: np.ndarray | None = None
@@ -430,11 +437,11 @@ def run_seqrec_benchmark(
         results[name] = row_result
         if progress:
             _log(f"{name}: HR@20={row_result['HR@20']:.4f} NDCG@20={row_result['NDCG@20']:.4f}")
-        report = _report(results, data_dir, len(sequences), len(catalog), protocol)
+        report = _report(results, data_dir, len(sequences), len(catalog), protocol, short)
         if out is not None:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             Path(out).write_text(json.dumps(report, indent=2))
-    return _report(results, data_dir, len(sequences), len(catalog), protocol)
+    return _report(results, data_dir, len(sequences), len(catalog), protocol, short)
 
 
 #: weights of the co-occurrence scores tried in a blend (chosen on validation NDCG@20)
@@ -496,7 +503,12 @@ def _tune_blend(
 
 
 def _report(
-    results: dict[str, dict[str, Any]], data_dir: Path, n_users: int, n_items: int, protocol: str
+    results: dict[str, dict[str, Any]],
+    data_dir: Path,
+    n_users: int,
+    n_items: int,
+    protocol: str,
+    short: Mapping[str, int],
 ) -> dict[str, Any]:
     # Chosen on validation: the test figures only report.
     best = max(results, key=lambda n: results[n]["valid_NDCG@20"]) if results else None
@@ -507,5 +519,5 @@ def _report(
         "best_chosen_by": "valid_NDCG@20",
         "protocol": f"leave-one-out, full ranking, pessimistic ties, history items {history}",
         "history": protocol,
-        "data": {"dir": str(data_dir), "users": n_users, "items": n_items},
+        "data": {"dir": str(data_dir), "users": n_users, "items": n_items, **short},
     }
