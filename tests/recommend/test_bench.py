@@ -174,3 +174,19 @@ def test_readers(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{oops")
     with pytest.raises(InputError, match=r"bad\.json"):
         read_item_attributes(tmp_path / "bad.json")
+
+
+def test_published_rows_only_beside_their_own_data_set() -> None:
+    from rich.console import Console
+
+    from shoplm.recommend.report import results_table
+
+    def rendered(users: int, items: int) -> str:
+        results = {"models": {"ours": {"HR@20": 0.1, "NDCG@20": 0.05}}, "best": "ours"}
+        results["data"] = {"users": users, "items": items}
+        console = Console(width=200, record=True)
+        console.print(results_table(results))
+        return console.export_text()
+
+    assert "ICSRec (published)" in rendered(19_412, 11_924)
+    assert "(published)" not in rendered(5_000, 3_000)

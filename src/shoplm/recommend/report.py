@@ -1,7 +1,9 @@
 """Printing benchmark results beside the published figures they are compared with.
 
 Published rows: full ranking on the Amazon "Toys and Games" 5-core file of S3Rec/ICLRec
-(ICLRec, WWW 2022, Table 2; ICSRec, WSDM 2024), as listed in ``shared/data/README.md``.
+(ICLRec, WWW 2022, Table 2; ICSRec, WSDM 2024), as listed in ``shared/data/README.md``. They are
+shown only beside results on that file (recognised by its user and item counts); other data sets
+get none, rather than another file's rows.
 """
 
 from __future__ import annotations
@@ -24,10 +26,30 @@ PUBLISHED_AMAZON_TOYS: dict[str, dict[str, float]] = {
 
 METRICS = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
 
+#: published tables by data set, recognised by the (users, items) of the standard preprocessed file:
+#: a name alone could be any file, and another file must not be shown beside another's rows
+PUBLISHED: dict[tuple[int, int], tuple[str, dict[str, dict[str, float]]]] = {
+    (19_412, 11_924): ("amazon-toys (S3-Rec/ICLRec preprocessing)", PUBLISHED_AMAZON_TOYS),
+}
+
+
+def published_rows(n_users: int, n_items: int) -> tuple[str, dict[str, dict[str, float]]]:
+    """The published rows of the data set with this many users and items, else ``("", {})``.
+
+    Example:
+        >>> published_rows(19_412, 11_924)[1]["ICSRec"]["NDCG@20"]
+        0.0736
+        >>> published_rows(10, 5)
+        ('', {})
+    """
+    return PUBLISHED.get((n_users, n_items), ("", {}))
+
 
 def results_table(results: dict[str, Any], *, published: dict[str, dict[str, float]] | None = None) -> Table:
-    """A rich table of our models (with time and memory) and the published rows below them."""
-    published = PUBLISHED_AMAZON_TOYS if published is None else published
+    """A rich table of our models (with time and memory) and the data set's published rows below them."""
+    if published is None:
+        data = results.get("data", {})
+        published = published_rows(int(data.get("users", 0)), int(data.get("items", 0)))[1]
     table = Table(title=f"next-item recommendation: {results.get('protocol', 'full ranking, leave-one-out')}")
     table.add_column("model", no_wrap=True, min_width=18)
     for metric in METRICS:
