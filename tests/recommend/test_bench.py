@@ -63,6 +63,7 @@ def test_bench_produces_the_json_layout(tmp_path: Path) -> None:
         text_encoder=fake_encoder,
     )
     assert json.loads(out.read_text()) == result
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the chart beside the JSON
     assert set(result["models"]) == set(models)
     # the published protocol by default, the other one beside it; best chosen on validation
     assert result["history"] == "exclude_history" and "history items excluded" in result["protocol"]

@@ -309,7 +309,7 @@ def run_seqrec_benchmark(
 
     Args:
         data_dir: directory with ``sequences.txt`` (and optionally ``items.tsv``, ``item2attributes.json``).
-        out: JSON file to write the results to (``None``: do not write).
+        out: JSON file to write the results to, with a PNG bar chart beside it (``None``: do not write).
         models: names among ``popularity``, ``als``, ``cooccurrence`` and :data:`SEQUENTIAL_PRESETS`;
             ``NAME+cooc`` blends model ``NAME`` (trained once, reused) with item co-occurrence,
             ``log_softmax(NAME) + w * cooccurrence``, ``w`` chosen on validation NDCG@20;
@@ -441,7 +441,12 @@ def run_seqrec_benchmark(
         if out is not None:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             Path(out).write_text(json.dumps(report, indent=2))
-    return _report(results, data_dir, len(sequences), len(catalog), protocol, short)
+    final = _report(results, data_dir, len(sequences), len(catalog), protocol, short)
+    if out is not None:
+        from shoplm.recommend.report import write_chart
+
+        write_chart(final, Path(out).with_suffix(".png"))
+    return final
 
 
 #: weights of the co-occurrence scores tried in a blend (chosen on validation NDCG@20)

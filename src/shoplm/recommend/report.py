@@ -8,6 +8,7 @@ get none, rather than another file's rows.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -69,3 +70,47 @@ def results_table(results: dict[str, Any], *, published: dict[str, dict[str, flo
 
 def print_results(results: dict[str, Any], *, console: Console | None = None) -> None:
     (console or Console()).print(results_table(results))
+
+
+def write_chart(results: dict[str, Any], path: Path) -> Path:
+    """A PNG bar chart of HR@20 and NDCG@20: our rows, then the data set's published rows (greyed).
+
+    Args:
+        results: what :func:`~shoplm.recommend.bench.run_seqrec_benchmark` returns.
+        path: the PNG file to write (its directory is created).
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> write_chart({"models": {"ours": {"HR@20": 0.1, "NDCG@20": 0.05}}}, Path("chart.png"))  # doctest: +SKIP
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: a file only
+    import matplotlib.pyplot as plt
+
+    data = results.get("data", {})
+    _, published = published_rows(int(data.get("users", 0)), int(data.get("items", 0)))
+    rows = [(name, row, False) for name, row in results.get("models", {}).items()]
+    rows += [(f"{name} (published)", row, True) for name, row in published.items()]
+    metrics = ("HR@20", "NDCG@20")
+    figure, axes = plt.subplots(1, len(metrics), figsize=(6 + 0.45 * len(rows), 4.5), squeeze=False)
+    for axis, metric in zip(axes[0], metrics, strict=True):
+        values = [float(row.get(metric, 0.0)) for _, row, _ in rows]
+        colours = ["#bbbbbb" if grey else "#2b6cb0" for _, _, grey in rows]
+        bars = axis.bar(range(len(rows)), values, color=colours)
+        for name_index, (name, _, _) in enumerate(rows):
+            if name == results.get("best"):
+                bars[name_index].set_color("#c05621")
+        axis.set_xticks(range(len(rows)), [name for name, _, _ in rows], rotation=60, ha="right", fontsize=8)
+        axis.set_title(metric)
+        axis.bar_label(bars, fmt="%.4f", fontsize=6, rotation=90, padding=2)
+        axis.margins(y=0.2)
+    figure.suptitle(str(results.get("protocol", "next-item recommendation")), fontsize=9)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
