@@ -128,6 +128,18 @@ def test_keep_history_protocol_and_a_bad_one(tmp_path: Path) -> None:
         run_seqrec_benchmark(data, None, models=("popularity",), progress=False, protocol="nope")
 
 
+def test_shoplm_runs_the_recommended_configuration(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    data = make_dataset(tmp_path / "data", users=12)
+    result = run_seqrec_benchmark(
+        data, None, models=("shoplm",), progress=False, params={"shoplm-seq": {**TINY, "epochs": 1}},
+        text_encoder=fake_encoder,
+    )  # fmt: skip
+    row = result["models"]["shoplm"]
+    assert list(result["models"]) == ["shoplm"] and result["best"] == "shoplm"
+    assert "blend_weight" in row and row["params"]["use_text"] and row["params"]["use_attributes"]
+
+
 def test_alias_and_unknown_model(tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "data", users=12)
     result = run_seqrec_benchmark(

@@ -294,7 +294,10 @@ app.add_typer(bench_app, name="bench")
 def bench_seqrec(
     data: Annotated[Path, typer.Option(help="directory with sequences.txt [items.tsv, item2attributes.json]")],
     out: Annotated[Path | None, typer.Option(help="write results JSON here")] = None,
-    models: Annotated[str | None, typer.Option(help="comma-separated model names (default: the standard set)")] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(help="comma-separated model names (default: the standard set); shoplm: our best configuration"),
+    ] = None,
     minutes: Annotated[float, typer.Option(help="training budget of each sequential model")] = 15.0,
     threads: Annotated[int, typer.Option(help="torch threads")] = 2,
     clock: Annotated[

@@ -50,6 +50,7 @@ from shoplm.recommend.sequential import SequentialRecommender
 __all__ = [
     "DEFAULT_MODELS",
     "PROTOCOLS",
+    "RECOMMENDED",
     "SEQUENTIAL_PRESETS",
     "Ranks",
     "encode_item_texts",
@@ -70,6 +71,10 @@ DEFAULT_MODELS: tuple[str, ...] = (
     "shoplm-seq+cooc",
 )
 BLEND_SUFFIX = "+cooc"
+
+#: ``--models shoplm`` runs our best configuration, reported as "shoplm": the one
+#: benchmarks/seqrec/README.md reports (chosen on validation), whatever it is built from
+RECOMMENDED: dict[str, str] = {"shoplm": "shoplm-seq+cooc@shoplm"}
 
 #: hyperparameters of the sequential models the bench knows by name (measured on amazon-toys,
 #: see benchmarks/seqrec/README.md)
@@ -313,7 +318,8 @@ def run_seqrec_benchmark(
         models: names among ``popularity``, ``als``, ``cooccurrence`` and :data:`SEQUENTIAL_PRESETS`;
             ``NAME+cooc`` blends model ``NAME`` (trained once, reused) with item co-occurrence,
             ``log_softmax(NAME) + w * cooccurrence``, ``w`` chosen on validation NDCG@20;
-            ``NAME@ALIAS`` runs preset ``NAME`` reported as ``ALIAS`` (for experiments with ``params``).
+            ``NAME@ALIAS`` runs preset ``NAME`` reported as ``ALIAS`` (for experiments with ``params``);
+            ``shoplm`` is our best configuration (see :data:`RECOMMENDED`).
         max_minutes: training budget of each sequential model, measured by ``budget_clock``:
             ``"wall"`` time or the process's ``"cpu"`` time (fair on a machine shared with other jobs).
         cache_dir: where item text embeddings are cached (``None``: encode every run).
@@ -370,7 +376,7 @@ def run_seqrec_benchmark(
     trained: dict[str, tuple[CandidateSource, dict[str, Any]]] = {}
     cooc: CandidateSource | None = None
     for spec in models:
-        base, _, alias = spec.partition("@")
+        base, _, alias = RECOMMENDED.get(spec, spec).partition("@")
         name = alias or base
         blend = base.endswith(BLEND_SUFFIX) and base != BLEND_SUFFIX
         inner = base[: -len(BLEND_SUFFIX)] if blend else base
