@@ -88,6 +88,12 @@ class RecommendSettings(BaseModel):
     exclude_out_of_stock: bool = True
     exclude_purchased: bool = False
     max_per_category: int | None = Field(default=None, ge=1)
+    max_seen_share: float | None = Field(
+        default=0.34,
+        ge=0,
+        le=1,
+        description="home feed: the largest share of items the user already viewed or bought; 1: no cap",
+    )
     refresh_minutes: float = Field(default=15.0, gt=0, description="how often cheap sources are refitted")
     answer_cache: int = Field(
         default=20_000, ge=0, description="answers cached per serving process, keyed by the live history; 0: off"

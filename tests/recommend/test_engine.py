@@ -338,6 +338,20 @@ def test_a_seen_item_says_so_instead_of_naming_itself(engine: RecommendationEngi
     assert all(r.item_id not in r.reason for r in recs if r.item_id not in ("d1", "d2"))
 
 
+def test_home_feed_caps_the_items_already_seen_and_labels_them(engine: RecommendationEngine) -> None:
+    history = ["d1", "d2", "d3", "d4", "d5", "d6"]  # a shopper who looked at many dresses
+    free = engine.recommend(history, k=6, rules=BusinessRules())
+    capped = engine.recommend(history, k=6, rules=BusinessRules(max_seen_share=0.34))
+    seen_free = [r for r in free if r.item_id in history]
+    seen_capped = [r for r in capped if r.item_id in history]
+    assert len(seen_free) > 2  # without the cap, re-views crowd the feed
+    assert 0 < len(seen_capped) <= 2 and len(capped) == 6  # floor(0.34 * 6) = 2; new items fill the rest
+    assert all(r.reason == "you viewed this recently" for r in seen_capped)
+    # a cap of 0 shows only new items (enough exist here)
+    none = engine.recommend(history, k=6, rules=BusinessRules(max_seen_share=0.0))
+    assert not [r for r in none if r.item_id in history]
+
+
 def test_items_ingested_after_training_join_the_text_source_at_load(
     shop: ShopRecommender, store: Store, settings: Settings
 ) -> None:

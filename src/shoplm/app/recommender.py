@@ -118,6 +118,7 @@ class ShopRecommender:
             exclude_out_of_stock=rec.exclude_out_of_stock,
             exclude_purchased=rec.exclude_purchased,
             max_per_category=rec.max_per_category,
+            max_seen_share=rec.max_seen_share,
         )
         catalog_frame = store.items.catalog(CATALOG_COLUMNS)
         engine = RecommendationEngine(

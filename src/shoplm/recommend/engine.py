@@ -35,7 +35,7 @@ from shoplm.recommend.base import CandidateSource
 from shoplm.recommend.catalog import CatalogView, align
 from shoplm.recommend.components import SCENES, SOURCES, SourceRegistry
 from shoplm.recommend.components import scene_weights as default_weights
-from shoplm.recommend.rules import BusinessRules, diversify
+from shoplm.recommend.rules import BusinessRules, cap_seen, diversify
 from shoplm.recommend.topk import top_positions
 
 Scene = Literal["home", "item_detail", "cart", "search", "post_purchase"]
@@ -202,6 +202,9 @@ class RecommendationEngine:
             return []
         fused = rules.adjust(candidates, fused, self.catalog)
         order = np.argsort(-fused, kind="stable")
+        if scene == "home" and rules.max_seen_share is not None and (history or purchased):
+            seen = np.isin(candidates, self.catalog.positions([*history, *purchased]))
+            order = cap_seen(order, seen, k=k, max_share=rules.max_seen_share)
         chosen = diversify(order, self.catalog.top_category[candidates], k=k, max_per_category=rules.max_per_category)
         return [
             self._explain(int(candidates[i]), float(fused[i]), ranks, scene, history, anchors, query, purchased)

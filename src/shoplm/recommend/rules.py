@@ -1,4 +1,4 @@
-"""Business rules applied after ranking: stock, purchases, diversity, price band, boost and bury.
+"""Business rules applied after ranking: stock, purchases, re-views, diversity, price band, boost and bury.
 
 Rules are data (a frozen dataclass), so a shop sets them in code, in settings, or per
 request; they never need a retrain.
@@ -29,6 +29,8 @@ class BusinessRules:
     exclude_purchased: bool = False
     exclude_seen: bool = False
     max_per_category: int | None = None  # diversity cap per top-level category in the top k
+    # home feed: the largest share of the k items the user already viewed or bought (None: no cap)
+    max_seen_share: float | None = None
     min_price: float | None = None
     max_price: float | None = None
     boost: dict[str, float] = field(default_factory=dict)  # item id -> added score
@@ -73,6 +75,36 @@ class BusinessRules:
             buried = np.fromiter((i in self.bury for i in ids), dtype=bool, count=len(ids))
             adjusted[buried] -= 1e6
         return adjusted
+
+
+def cap_seen(order: np.ndarray, seen: np.ndarray, *, k: int, max_share: float | None) -> np.ndarray:
+    """``order`` with the seen items beyond ``floor(max_share * k)`` moved behind every new item.
+
+    A home feed should mostly help the shopper find something new: items they already viewed or
+    bought keep their place up to the cap, and fill the feed only when new items run out.
+
+    Args:
+        order: candidate positions, best first.
+        seen: a mask over candidate positions: True for an item the shopper viewed or bought.
+        k: the feed's length; max_share: the cap's share of it (None: no cap).
+
+    Returns:
+        The reordered positions (the same set).
+
+    Example:
+        >>> cap_seen(np.array([0, 1, 2, 3]), np.array([True, True, False, False]), k=4, max_share=0.25).tolist()
+        [0, 2, 3, 1]
+    """
+    if max_share is None or not seen.any():
+        return order
+    limit = int(np.floor(max_share * k + 1e-9))
+    is_seen = seen[order]
+    over = np.flatnonzero(is_seen)[limit:]  # seen items past the cap, in their order
+    if not len(over):
+        return order
+    late = np.zeros(len(order), dtype=bool)
+    late[over] = True
+    return np.concatenate([order[~late], order[late]])
 
 
 def diversify(order: np.ndarray, categories: np.ndarray, *, k: int, max_per_category: int | None) -> np.ndarray:
