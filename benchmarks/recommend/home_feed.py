@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 
 from shoplm.app.jobs import load_item_embeddings, training_inputs, training_interactions
+from shoplm.app.recommender import business_rules
 from shoplm.config import Settings
 from shoplm.errors import ShoplmError
 from shoplm.recommend.catalog import CATALOG_COLUMNS, CatalogView
 from shoplm.recommend.components import fit_sources
 from shoplm.recommend.engine import RecommendationEngine
 from shoplm.recommend.ranker import HybridRanker
-from shoplm.recommend.rules import BusinessRules
 from shoplm.store import Store
 
 
@@ -62,15 +62,15 @@ def measure(data_dir: Path, *, users: int, k: int, shares: list[float | None], s
     with contextlib.suppress(ShoplmError):  # no encoded catalog: the text source is left out
         item_ids, vectors = load_item_embeddings(settings)
     inputs = training_inputs(train, catalog_frame, settings, item_ids, vectors)
+    catalog = CatalogView.from_frame(catalog_frame)
     started = time.perf_counter()
     sources = fit_sources(inputs, include=lambda component: True)
     ranker = HybridRanker(seed=seed).fit(
         train,
-        catalog=CatalogView.from_frame(catalog_frame),
+        catalog=catalog,
         source_factory=lambda part: fit_sources(dataclasses.replace(inputs, interactions=part)),
     )
     fit_seconds = time.perf_counter() - started
-    catalog = CatalogView.from_frame(catalog_frame)
     engine = RecommendationEngine(catalog, sources, ranker=ranker)
     histories = train.sequences()
     touched: dict[str, int] = {}
@@ -84,7 +84,8 @@ def measure(data_dir: Path, *, users: int, k: int, shares: list[float | None], s
         hits, gains, seen, information, shown, new_hits = [], [], [], [], set(), []
         for user in chosen:
             history = histories.get(user, [])
-            feed = [r.item_id for r in engine.recommend(history, scene="home", k=k, rules=_rules(settings, share))]
+            rules = dataclasses.replace(business_rules(settings), max_seen_share=share)
+            feed = [r.item_id for r in engine.recommend(history, scene="home", k=k, rules=rules)]
             if not feed:
                 continue
             known = set(history)
@@ -112,16 +113,6 @@ def measure(data_dir: Path, *, users: int, k: int, shares: list[float | None], s
         "fit_seconds": round(fit_seconds, 1),
         "caps": rows,
     }
-
-
-def _rules(settings: Settings, share: float | None) -> BusinessRules:
-    rec = settings.recommend
-    return BusinessRules(
-        exclude_out_of_stock=rec.exclude_out_of_stock,
-        exclude_purchased=rec.exclude_purchased,
-        max_per_category=rec.max_per_category,
-        max_seen_share=share,
-    )
 
 
 def main() -> None:

@@ -88,7 +88,7 @@ class RecommendSettings(BaseModel):
     exclude_out_of_stock: bool = True
     exclude_purchased: bool = False
     max_per_category: int | None = Field(default=None, ge=1)
-    max_seen_share: float | None = Field(
+    max_seen_share: float = Field(
         default=0.34,
         ge=0,
         le=1,

@@ -43,7 +43,23 @@ from shoplm.recommend.profiles import UserProfile, build_profile, price_medians
 from shoplm.recommend.rules import BusinessRules
 from shoplm.store import Store
 
-__all__ = ["RefreshScheduler", "ShopRecommender", "UserProfile"]
+__all__ = ["RefreshScheduler", "ShopRecommender", "UserProfile", "business_rules"]
+
+
+def business_rules(settings: Settings) -> BusinessRules:
+    """The shop's business rules, from its ``[recommend]`` settings.
+
+    Example:
+        >>> business_rules(Settings()).max_seen_share
+        0.34
+    """
+    rec = settings.recommend
+    return BusinessRules(
+        exclude_out_of_stock=rec.exclude_out_of_stock,
+        exclude_purchased=rec.exclude_purchased,
+        max_per_category=rec.max_per_category,
+        max_seen_share=rec.max_seen_share,
+    )
 
 
 class ShopRecommender:
@@ -114,17 +130,11 @@ class ShopRecommender:
             ranker = HybridRanker.load(root / "ranker")
             versions["ranker"] = _saved_at(root / "ranker")
         rec = settings.recommend
-        rules = BusinessRules(
-            exclude_out_of_stock=rec.exclude_out_of_stock,
-            exclude_purchased=rec.exclude_purchased,
-            max_per_category=rec.max_per_category,
-            max_seen_share=rec.max_seen_share,
-        )
         catalog_frame = store.items.catalog(CATALOG_COLUMNS)
         engine = RecommendationEngine(
             CatalogView.from_frame(catalog_frame),
             sources,
-            rules=rules,
+            rules=business_rules(settings),
             ranker=ranker,
             candidates_per_source=rec.candidates_per_source,
         )

@@ -46,11 +46,15 @@ def published_rows(n_users: int, n_items: int) -> tuple[str, dict[str, dict[str,
     return PUBLISHED.get((n_users, n_items), ("", {}))
 
 
+def _published_for(results: dict[str, Any]) -> dict[str, dict[str, float]]:
+    data = results.get("data", {})
+    return published_rows(int(data.get("users", 0)), int(data.get("items", 0)))[1]
+
+
 def results_table(results: dict[str, Any], *, published: dict[str, dict[str, float]] | None = None) -> Table:
     """A rich table of our models (with time and memory) and the data set's published rows below them."""
     if published is None:
-        data = results.get("data", {})
-        published = published_rows(int(data.get("users", 0)), int(data.get("items", 0)))[1]
+        published = _published_for(results)
     table = Table(title=f"next-item recommendation: {results.get('protocol', 'full ranking, leave-one-out')}")
     table.add_column("model", no_wrap=True, min_width=18)
     for metric in METRICS:
@@ -90,10 +94,8 @@ def write_chart(results: dict[str, Any], path: Path) -> Path:
     matplotlib.use("Agg")  # no display: a file only
     import matplotlib.pyplot as plt
 
-    data = results.get("data", {})
-    _, published = published_rows(int(data.get("users", 0)), int(data.get("items", 0)))
     rows = [(name, row, False) for name, row in results.get("models", {}).items()]
-    rows += [(f"{name} (published)", row, True) for name, row in published.items()]
+    rows += [(f"{name} (published)", row, True) for name, row in _published_for(results).items()]
     metrics = ("HR@20", "NDCG@20")
     figure, axes = plt.subplots(1, len(metrics), figsize=(6 + 0.45 * len(rows), 4.5), squeeze=False)
     for axis, metric in zip(axes[0], metrics, strict=True):
