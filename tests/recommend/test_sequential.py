@@ -112,6 +112,37 @@ def test_score_batch_matches_score(fitted: SequentialRecommender) -> None:
 
 
 def test_serving_graph_and_numpy_and_torch_agree(fitted: SequentialRecommender, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert_implementations_agree(fitted, tmp_path)
+
+
+def test_post_norm_recency_positions_whitened_text_cosine_schedule(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # the ablation variants learn the cycle too, and the three implementations still agree on them
+    torch.set_num_threads(1)
+    catalog = [*ITEMS, "cold"]
+    model = small(norm="post", positions="from_end", whiten_text=True, lr_schedule="cosine").fit(
+        cyclic_data(), item_text_embeddings=text_vectors(len(catalog)), item_ids=catalog
+    )
+    assert model.recommend(["i3", "i4"], k=1)[0][0] == "i5"
+    np.testing.assert_allclose(model.text_[1 : len(catalog) + 1].mean(0), 0.0, atol=1e-5)
+    assert_implementations_agree(model, tmp_path)
+    with pytest.raises(ValueError, match="positions"):
+        small(positions="middle").fit(cyclic_data())
+    with pytest.raises(ValueError, match="lr_schedule"):
+        small(lr_schedule="step", epochs=1).fit(cyclic_data())
+
+
+def test_whitening_decorrelates_and_keeps_items_without_text_at_zero() -> None:
+    from shoplm.recommend.sequential import _whitened
+
+    vectors = text_vectors(60) @ np.random.default_rng(1).normal(size=(8, 8)).astype(np.float32)  # correlated
+    vectors[5] = 0.0  # an item without text
+    white = _whitened(vectors)
+    assert not white[5].any()
+    rest = np.delete(white, 5, axis=0)
+    np.testing.assert_allclose(np.cov(rest, rowvar=False) * 8, np.eye(8), atol=1e-3)
+
+
+def assert_implementations_agree(fitted: SequentialRecommender, tmp_path) -> None:  # type: ignore[no-untyped-def]
     # Three implementations of one network: torch (training), numpy (batches), ONNX Runtime (serving).
     from shoplm.recommend.sequential_net import _forward_histories, net_from_weights
 

@@ -64,6 +64,13 @@ class SequentialRecommender(CandidateSource):
         n_negatives: 0 = full softmax over the catalog; > 0 = sampled softmax with that many
             shared uniform negatives per batch (for very large catalogs).
         label_smoothing: cross-entropy label smoothing.
+        norm: ``"pre"`` (LayerNorm before each sub-layer) or ``"post"`` (after the residual sum,
+            as in the original SASRec).
+        positions: ``"from_start"`` (position 0 = the oldest item of the window) or
+            ``"from_end"`` (0 = the newest item, so the position embedding encodes recency).
+        lr_schedule: ``"constant"`` or ``"cosine"`` (decays to 0 over ``epochs`` epochs).
+        whiten_text: PCA-whiten the text embeddings over the catalog before their projection
+            (anisotropic sentence vectors crowd into a narrow cone; whitening spreads them).
         cl_weight, cl_temperature: weight and temperature of a DuoRec-style contrastive loss
             between two dropout views of each sequence (0 = off).
         use_text, use_attributes: use the item text embeddings / attributes given to ``fit``.
@@ -96,6 +103,10 @@ class SequentialRecommender(CandidateSource):
         eval_every: int = 1,
         n_negatives: int = 0,
         label_smoothing: float = 0.0,
+        norm: str = "pre",
+        positions: str = "from_start",
+        lr_schedule: str = "constant",
+        whiten_text: bool = False,
         cl_weight: float = 0.0,
         cl_temperature: float = 1.0,
         use_text: bool = True,
@@ -122,6 +133,10 @@ class SequentialRecommender(CandidateSource):
         self.eval_every = eval_every
         self.n_negatives = n_negatives
         self.label_smoothing = label_smoothing
+        self.norm = norm
+        self.positions = positions
+        self.lr_schedule = lr_schedule
+        self.whiten_text = whiten_text
         self.cl_weight = cl_weight
         self.cl_temperature = cl_temperature
         self.use_text = use_text
@@ -159,6 +174,10 @@ class SequentialRecommender(CandidateSource):
         """
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not a multiple of n_heads={self.n_heads}")
+        if self.norm not in ("pre", "post"):
+            raise ValueError(f"norm must be 'pre' or 'post', not {self.norm!r}")
+        if self.positions not in ("from_start", "from_end"):
+            raise ValueError(f"positions must be 'from_start' or 'from_end', not {self.positions!r}")
         sequences = interactions.sequences()
         catalog = [str(i) for i in item_ids] if item_ids is not None else []
         if item_text_embeddings is not None:
@@ -185,7 +204,8 @@ class SequentialRecommender(CandidateSource):
         self.text_ = None
         if self.use_text and item_text_embeddings is not None:
             text = np.zeros((n_rows, item_text_embeddings.shape[1]), dtype=np.float32)
-            text[1 : len(catalog) + 1] = np.asarray(item_text_embeddings, dtype=np.float32)
+            vectors = np.asarray(item_text_embeddings, dtype=np.float32)
+            text[1 : len(catalog) + 1] = _whitened(vectors) if self.whiten_text else vectors
             self.text_ = text
         self.attributes_ = None
         self.attribute_values_ = None
@@ -302,7 +322,16 @@ class SequentialRecommender(CandidateSource):
     def _logits(self, histories: list[list[int]]) -> np.ndarray:
         """(n, n_rows) logits for row-index histories (non-empty); column 0 is -inf."""
         x, last = padded_histories(histories, self.max_len)
-        hidden = forward_last(self.weights_, self.table_, x, last, n_layers=self.n_layers, n_heads=self.n_heads)
+        hidden = forward_last(
+            self.weights_,
+            self.table_,
+            x,
+            last,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            pre_norm=getattr(self, "norm", "pre") == "pre",
+            positions_from_end=getattr(self, "positions", "from_start") == "from_end",
+        )
         logits = hidden @ self.table_.T
         if self.bias_ is not None:
             logits += self.bias_
@@ -366,6 +395,23 @@ class SequentialRecommender(CandidateSource):
             self.best_epoch_ = state["best_epoch"]
 
 
+def _whitened(vectors: np.ndarray) -> np.ndarray:
+    """PCA whitening of the non-zero rows (zero rows, items without text, stay zero).
+
+    Sentence embeddings crowd into a narrow cone; centring them and scaling every principal
+    direction to unit variance spreads the items apart before the learned projection.
+    """
+    out = np.zeros_like(vectors, dtype=np.float32)
+    has = np.abs(vectors).sum(1) > 0
+    if has.sum() < 2:
+        return vectors.astype(np.float32)
+    x = vectors[has].astype(np.float64)
+    x -= x.mean(0)
+    u, s, vt = np.linalg.svd(np.cov(x, rowvar=False))
+    out[has] = (x @ (u / np.sqrt(s + 1e-6))).astype(np.float32) / np.sqrt(x.shape[1])
+    return out
+
+
 # ----------------------------------------------------------------------------------------
 # the forward pass in numpy (eval mode: no dropout), the same as sequential_net._Net
 # ----------------------------------------------------------------------------------------
@@ -393,7 +439,15 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 
 def forward_last(
-    w: Mapping[str, np.ndarray], table: np.ndarray, seqs: np.ndarray, last: np.ndarray, *, n_layers: int, n_heads: int
+    w: Mapping[str, np.ndarray],
+    table: np.ndarray,
+    seqs: np.ndarray,
+    last: np.ndarray,
+    *,
+    n_layers: int,
+    n_heads: int,
+    pre_norm: bool = True,
+    positions_from_end: bool = False,
 ) -> np.ndarray:
     """The hidden state at position ``last[b]`` of each right-padded row of ``seqs``: ``(batch, d)``.
 
@@ -403,12 +457,16 @@ def forward_last(
         seqs: ``(batch, length)`` item rows, right-padded with 0.
         last: index of each row's last real position.
         n_layers, n_heads: the network's shape.
+        pre_norm, positions_from_end: the network's LayerNorm placement and position counting.
 
     Returns:
         Float32 hidden states, as the torch network computes them in eval mode.
     """
     batch, length = seqs.shape
-    x = table[seqs] + w["pos_emb.weight"][:length][None]
+    positions = np.arange(length)[None]
+    if positions_from_end:
+        positions = np.maximum(last[:, None] - positions, 0)
+    x = table[seqs] + w["pos_emb.weight"][positions]
     x = _layer_norm(x, w["emb_ln.weight"], w["emb_ln.bias"])
     d = x.shape[-1]
     dh = d // n_heads
@@ -417,7 +475,7 @@ def forward_last(
     scale = np.float32(1.0 / math.sqrt(dh))
     for layer in range(n_layers):
         p = f"blocks.{layer}."
-        h = _layer_norm(x, w[p + "ln1.weight"], w[p + "ln1.bias"])
+        h = _layer_norm(x, w[p + "ln1.weight"], w[p + "ln1.bias"]) if pre_norm else x
         qkv = (h @ w[p + "qkv.weight"].T + w[p + "qkv.bias"]).reshape(batch, length, 3, n_heads, dh)
         q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # (batch, heads, length, dh)
         scores = (q @ k.transpose(0, 1, 3, 2)) * scale
@@ -425,7 +483,11 @@ def forward_last(
         scores = np.exp(scores - scores.max(-1, keepdims=True))
         attention = (scores / scores.sum(-1, keepdims=True)) @ v
         x = x + attention.transpose(0, 2, 1, 3).reshape(batch, length, d) @ w[p + "out.weight"].T + w[p + "out.bias"]
-        h = _layer_norm(x, w[p + "ln2.weight"], w[p + "ln2.bias"])
+        if not pre_norm:
+            x = _layer_norm(x, w[p + "ln1.weight"], w[p + "ln1.bias"])
+        h = _layer_norm(x, w[p + "ln2.weight"], w[p + "ln2.bias"]) if pre_norm else x
         x = x + _gelu(h @ w[p + "ff1.weight"].T + w[p + "ff1.bias"]) @ w[p + "ff2.weight"].T + w[p + "ff2.bias"]
+        if not pre_norm:
+            x = _layer_norm(x, w[p + "ln2.weight"], w[p + "ln2.bias"])
     x = x[np.arange(batch), last]
     return _layer_norm(x, w["final_ln.weight"], w["final_ln.bias"]).astype(np.float32)

@@ -23,11 +23,16 @@ if TYPE_CHECKING:
 
 
 class _Block(nn.Module):
-    """Pre-norm transformer block with causal attention (right-padded input needs no pad mask)."""
+    """Transformer block with causal attention (right-padded input needs no pad mask).
 
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
+    ``pre_norm``: LayerNorm before each sub-layer (stable with a high learning rate); else after
+    the residual sum, as in the original SASRec and Transformer.
+    """
+
+    def __init__(self, d: int, heads: int, dropout: float, pre_norm: bool = True) -> None:
         super().__init__()
         self.heads = heads
+        self.pre_norm = pre_norm
         self.ln1 = nn.LayerNorm(d)
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
@@ -39,11 +44,16 @@ class _Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        h = self.ln1(x) if self.pre_norm else x
+        q, k, v = self.qkv(h).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         # Padding sits on the right, so causal masking alone keeps real tokens off the pads.
         a = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.p if self.training else 0.0)
         x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, n, d)))
-        return x + self.drop(self.ff2(self.drop(F.gelu(self.ff1(self.ln2(x))))))
+        if not self.pre_norm:
+            x = self.ln1(x)
+        h = self.ln2(x) if self.pre_norm else x
+        x = x + self.drop(self.ff2(self.drop(F.gelu(self.ff1(h)))))
+        return x if self.pre_norm else self.ln2(x)
 
 
 class _Net(nn.Module):
@@ -58,8 +68,11 @@ class _Net(nn.Module):
         text_dim: int,
         n_attr_values: int,
         output_bias: bool,
+        pre_norm: bool = True,
+        positions_from_end: bool = False,
     ) -> None:
         super().__init__()
+        self.positions_from_end = positions_from_end
         self.id_emb = nn.Embedding(n_rows, d)
         nn.init.normal_(self.id_emb.weight, std=0.02)
         self.text_proj = nn.Linear(text_dim, d) if text_dim else None
@@ -72,7 +85,7 @@ class _Net(nn.Module):
         nn.init.normal_(self.pos_emb.weight, std=0.02)
         self.emb_ln = nn.LayerNorm(d)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList([_Block(d, heads, dropout) for _ in range(layers)])
+        self.blocks = nn.ModuleList([_Block(d, heads, dropout, pre_norm) for _ in range(layers)])
         self.final_ln = nn.LayerNorm(d)
         self.bias = nn.Parameter(torch.zeros(n_rows)) if output_bias else None
 
@@ -88,8 +101,10 @@ class _Net(nn.Module):
 
     def encode(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """(batch, len) right-padded item rows -> (batch, len, d) hidden states."""
-        pos = torch.arange(seqs.shape[1], device=seqs.device)
-        x = self.drop(self.emb_ln(table[seqs] + self.pos_emb(pos)[None]))
+        pos = torch.arange(seqs.shape[1], device=seqs.device)[None]
+        if self.positions_from_end:  # 0 = the newest item: the position encodes recency
+            pos = ((seqs > 0).sum(1, keepdim=True) - 1 - pos).clamp(min=0)
+        x = self.drop(self.emb_ln(table[seqs] + self.pos_emb(pos)))
         for block in self.blocks:
             x = block(x)
         return self.final_ln(x)
@@ -113,6 +128,8 @@ def build_net(model: SequentialRecommender, n_rows: int) -> _Net:
         0 if model.text_ is None else model.text_.shape[1],
         0 if model.attribute_values_ is None else len(model.attribute_values_),
         model.output_bias,
+        model.norm == "pre",
+        model.positions == "from_end",
     )
 
 
@@ -154,6 +171,13 @@ def train_network(
         lr=model.lr,
     )
     lengths = np.array([len(x) for x in inputs])
+    if model.lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', not {model.lr_schedule!r}")
+    if model.lr_schedule == "cosine":  # to 0 over ``epochs`` epochs of steps
+        total_steps = model.epochs * math.ceil(len(inputs) / model.batch_size)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+        )
     if model.budget_clock not in ("wall", "cpu"):
         raise ValueError(f"budget_clock must be 'wall' or 'cpu', not {model.budget_clock!r}")
     clock = time.monotonic if model.budget_clock == "wall" else time.process_time
@@ -173,6 +197,8 @@ def train_network(
                 x[r, : lengths[b]] = inputs[b]
                 y[r, : lengths[b]] = targets[b]
             loss = _step(model, net, opt, torch.from_numpy(x), torch.from_numpy(y), seen, text, attrs, rng)
+            if model.lr_schedule == "cosine":
+                schedule.step()
             total += loss
             steps += 1
             if clock() > deadline:
