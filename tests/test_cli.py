@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -159,3 +160,28 @@ def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
         result = invoke("serve", "--port", str(port), "--workers", "1", "--data-dir", str(tmp_path))
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in " ".join(result.output.split())
+
+
+def test_evaluate_an_imported_sequence_store(tmp_path: Path) -> None:
+    # the whole engine on data imported through `shoplm import amazon-seq`, one command
+    rng = np.random.default_rng(0)
+    source = tmp_path / "toys"
+    source.mkdir()
+    lines = []
+    for u in range(60):  # three 6-item cycles, each user walking one from a random phase
+        phase, length = int(rng.integers(6)), int(rng.integers(3, 7))
+        lines.append(" ".join([str(u + 1)] + [str(6 * (u % 3) + (phase + s) % 6 + 1) for s in range(length)]))
+    (source / "sequences.txt").write_text("\n".join(lines) + "\n")
+    (source / "items.tsv").write_text("item_id\ttitle\n" + "".join(f"{i}\ttoy number {i}\n" for i in range(1, 19)))
+    data = str(tmp_path / "data")
+    assert invoke("import", "amazon-seq", str(source), "--data-dir", data).exit_code == 0
+    out = tmp_path / "engine.json"
+    result = invoke("evaluate", "--out", str(out), "--minutes", "0.1", "--data-dir", data)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert {"sequential", "cooccurrence", "fused", "ranker"} <= set(report["models"])
+    assert report["data"]["test_users"] == 60 and report["history"] == "exclude_history"
+    assert report["models"]["cooccurrence"]["HR@5"] > 0.5
+    assert "best single source" in result.output and "ranker" in result.output
+    assert invoke("evaluate", "--max-users", "0", "--data-dir", data).exit_code == 2
+    assert invoke("evaluate", "--data-dir", str(tmp_path / "empty")).exit_code == 1

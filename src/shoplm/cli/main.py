@@ -283,6 +283,59 @@ def profile(
     console.print(f"price band: {found['price_band']}; vector of {len(found['vector'])} numbers")
 
 
+@app.command()
+@handle_errors
+def evaluate(
+    out: Annotated[Path | None, typer.Option(help="write the figures as JSON here")] = None,
+    max_users: Annotated[
+        int | None, typer.Option("--max-users", min=1, help="evaluate a random sample of users (default: all)")
+    ] = None,
+    minutes: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="training budget of the sequential model (default: recommend.sequential_minutes)"),
+    ] = None,
+    exclude_history: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-history/--keep-history",
+            help="rank without the user's history items (the published protocol) or with them; both are reported",
+        ),
+    ] = True,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Measure the whole recommendation engine on the store: every source, their fusion, the ranker.
+
+    Leave-one-out (each user's last item is the test target, the one before trains the ranker),
+    full ranking over the catalog, business rules off. The live models are not touched.
+    """
+    from shoplm.app.evaluation import evaluate_shop
+
+    settings = load_settings(data_dir)
+    with console.status("evaluating") as status:
+        report = evaluate_shop(
+            settings,
+            out=out,
+            protocol="exclude_history" if exclude_history else "keep_history",
+            max_users=max_users,
+            minutes=minutes,
+            progress=lambda line: status.update(line),
+        )
+    kept = "excluded" if exclude_history else "kept"
+    table = Table(title=f"{report['data']['test_users']:,} users, history {kept}")
+    columns = ("HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20")
+    for column in ("model", *columns):
+        table.add_column(column)
+    for name, metrics in report["models"].items():
+        table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns))
+    console.print(table)
+    console.print(
+        f"best single source: {report['best_single_source']}; ranker / best single (NDCG@20): "
+        f"{report['ranker_over_best_single']:.3f} ({report['seconds']:.0f} s)"
+    )
+    if out is not None:
+        console.print(f"[green]✓[/] figures -> {out}")
+
+
 bench_app = typer.Typer(
     help="Benchmarks on public data sets (figures go to benchmarks/README.md).", no_args_is_help=True
 )

@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from shoplm.recommend.base import CandidateSource, Interactions
 from shoplm.recommend.catalog import CatalogView
 from shoplm.recommend.components import SOURCES
 from shoplm.recommend.trees import TreeScorer, lightgbm_to_onnx
+
+if TYPE_CHECKING:
+    from shoplm.recommend.engine import RecommendationEngine
 
 #: Features that do not depend on which sources there are, after the per-source ones.
 SHARED_FEATURES = ("fused", "category_affinity", "seen_before", "history_length")
@@ -112,8 +115,6 @@ class HybridRanker(Estimator):
         **_: Any,
     ) -> Self:
         """Learn from each user's newest item, held out (see the module docstring)."""
-        import lightgbm as lgb
-
         from shoplm.recommend.engine import RecommendationEngine
 
         sequences = interactions.sequences()
@@ -126,13 +127,39 @@ class HybridRanker(Estimator):
         # Training sources see everything but the held-out newest item of the chosen users.
         train, _held_out = interactions.hold_out_last(set(users))
         engine = RecommendationEngine(catalog, source_factory(train))
+        return self.fit_cases(engine, [(sequences[u][:-1], sequences[u][-1]) for u in users], catalog=catalog)
+
+    def fit_cases(
+        self,
+        engine: RecommendationEngine,
+        cases: Sequence[tuple[Sequence[str], str]],
+        *,
+        catalog: CatalogView,
+        exclude_history: bool = False,
+    ) -> Self:
+        """Learn to put each case's target first among the engine's ``home`` candidates for its history.
+
+        Args:
+            engine: fitted sources, none of which saw the targets.
+            cases: ``(history, target)`` pairs.
+            catalog: the catalog the engine ranks.
+            exclude_history: drop the history's items from the candidates (as an evaluation
+                that never shows them does).
+
+        Returns:
+            self, fitted.
+        """
+        import lightgbm as lgb
+
         self.sources_ = sorted(engine.sources)
         # Every registered source has its columns (zeros when absent), so the layout is fixed at training.
         self.layout_ = list(SOURCES)
         features, labels, groups = [], [], []
-        for user in users:
-            history, target = sequences[user][:-1], sequences[user][-1]
+        for history, target in cases:
             candidates, ranks, fused = engine.fuse(history, scene="home")
+            if exclude_history and len(candidates):
+                keep = ~np.isin(candidates, catalog.positions(history))
+                candidates, fused = candidates[keep], fused[keep]
             if len(candidates) == 0 or target not in catalog.index:
                 continue
             label = (candidates == catalog.index[target]).astype(np.int32)
