@@ -119,7 +119,9 @@ def games(args: argparse.Namespace) -> dict[str, Any]:
         "cuts": {},
     }
     for k, cases in cases_of.items():
-        rows = {name: summarize(rank_all(lambda h, n=name: engine.catalog_scores(n, h), cases, catalog)) for name in sources}
+        rows = {
+            name: summarize(rank_all(lambda h, n=name: engine.catalog_scores(n, h), cases, catalog)) for name in sources
+        }
         rows["engine"] = summarize(rank_all(engine_scores(engine, "home"), cases, catalog))
         report["cuts"][f"first_{k}"] = {"cases": len(cases), "models": rows}
         print(f"first {k} item(s), {len(cases):,} users:", json.dumps(rows))
@@ -149,7 +151,7 @@ def demo(args: argparse.Namespace) -> dict[str, Any]:
     rest = events[~events["user_id"].isin(test_users) & events["item_id"].notna()]
     train = Interactions.from_arrays(rest["user_id"], rest["item_id"], rest["timestamp"])
     encoder = load_encoder("e5-onnx")
-    item_text = (items["title"].fillna("") + " " + items.get("category", pd.Series("", index=items.index)).fillna(""))
+    item_text = items["title"].fillna("") + " " + items.get("category", pd.Series("", index=items.index)).fillna("")
     vectors = np.asarray(encoder.encode(item_text.tolist(), mode="passage"), dtype=np.float32)
     queries = np.asarray(encoder.encode([q for _, q, _ in cases], mode="query"), dtype=np.float32)
     catalog = CatalogView.from_frame(items)
@@ -189,12 +191,14 @@ def demo(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("case", choices=("games", "demo"))
-    parser.add_argument("--data", type=Path, default=Path("/tmp/amazon-games-seq"), help="games: the prepared directory")
+    parser.add_argument("--data", type=Path, default=Path("/tmp/amazon-games-seq"), help="games: prepared directory")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/seqrec"))
     parser.add_argument("--held-out-share", type=float, default=0.2, help="games: share of users held out whole")
     parser.add_argument("--max-users", type=int, default=5000, help="cases per cut (0: all)")
-    parser.add_argument("--sequential-minutes", type=float, default=0.0, help="games: also a sequential model (CPU minutes)")
+    parser.add_argument(
+        "--sequential-minutes", type=float, default=0.0, help="games: also a sequential model (CPU minutes)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     report = games(args) if args.case == "games" else demo(args)

@@ -407,7 +407,7 @@ def _whitened(vectors: np.ndarray) -> np.ndarray:
         return vectors.astype(np.float32)
     x = vectors[has].astype(np.float64)
     x -= x.mean(0)
-    u, s, vt = np.linalg.svd(np.cov(x, rowvar=False))
+    u, s, _vt = np.linalg.svd(np.cov(x, rowvar=False))
     out[has] = (x @ (u / np.sqrt(s + 1e-6))).astype(np.float32) / np.sqrt(x.shape[1])
     return out
 
