@@ -67,6 +67,8 @@ def test_train_and_describe(store: Store, settings: Settings) -> None:
         loaded = jobs.load_model(settings, name)
         assert loaded.recommend(["d1"], k=1, exclude_seen=True)[0][0] in {"d2", "c1", "c2"}
     assert jobs.load_model(settings, "cooccurrence").recommend(["d1"], k=1, exclude_seen=True)[0][0] == "d2"
+    # the ranker learned from every source, the time-capped sequential model included
+    assert "sequential" in jobs.load_model(settings, "ranker").sources_
     summary = jobs.describe(settings)
     assert summary["counts"]["events"] == 240
     assert set(summary["models"]) == set(trained)

@@ -143,7 +143,7 @@ def demo(args: argparse.Namespace) -> dict[str, Any]:
     views = events[(events["event_type"] == "view") & events["item_id"].notna()]
     after = views.merge(first[["session_id", "timestamp", "query"]], on="session_id", suffixes=("", "_search"))
     after = after[after["timestamp"] >= after["timestamp_search"]].drop_duplicates("session_id")
-    cases = list(zip(after["user_id"], after["query"], after["item_id"], strict=True))
+    cases = list(zip(after["user_id"], after["query_search"], after["item_id"], strict=True))
     rng = np.random.default_rng(args.seed)
     if args.max_users and len(cases) > args.max_users:
         cases = [cases[i] for i in sorted(rng.choice(len(cases), args.max_users, replace=False))]

@@ -129,7 +129,7 @@ def train_recommenders(
     store: Store, settings: Settings, *, on_step: Callable[[str], None] | None = None
 ) -> dict[str, TrainResult]:
     """Fit and save every registered source the data allows (time-capped ones within their
-    budget), then the learned ranker, as a new model version made live at the end.
+    budget), then the learned ranker over all of them, as a new model version made live at the end.
 
     Args:
         store: the shop's store.
@@ -143,6 +143,7 @@ def train_recommenders(
 
     from shoplm.recommend.catalog import CATALOG_COLUMNS, CatalogView
     from shoplm.recommend.components import SOURCES, fit_sources
+    from shoplm.recommend.engine import RecommendationEngine
     from shoplm.recommend.ranker import HybridRanker
 
     interactions = training_interactions(store)
@@ -156,29 +157,39 @@ def train_recommenders(
     results: dict[str, TrainResult] = {}
     registry = ModelRegistry(settings.models_dir)
     version_dir = registry.new_version()
+    # The ranker learns from each sampled user's newest item, which none of the sources it reads
+    # may have seen. The cheap sources are refitted without those items for it; a time-capped
+    # source (the sequential model) is fitted once, without them, and served as it is: it reads
+    # the live history at request time, so the newest events still count when it recommends.
+    ranker = HybridRanker(seed=settings.seed) if settings.recommend.ranker and len(interactions) else None
+    ranker_train, ranker_cases = interactions, []
+    if ranker is not None:
+        try:
+            ranker_train, ranker_cases = ranker.training_split(interactions)
+        except ShoplmError as exc:  # too few users for a ranker: fusion alone serves
+            ranker = None
+            if on_step:
+                on_step(f"ranker skipped: {exc}")
     for name, component in SOURCES.items():
         if name in disabled or not component.can_fit(inputs):
             continue
         if on_step:
             on_step(name)
         started = time.perf_counter()
-        model = component.fit(inputs)
+        data = ranker_train if component.budgeted else interactions
+        model = component.fit(replace(inputs, interactions=data))
         results[name] = TrainResult(name, time.perf_counter() - started, model.save(version_dir / name), model)
-    if settings.recommend.ranker and len(interactions):
+    if ranker is not None:
         if on_step:
             on_step("ranker")
-
-        def cheap_sources(train: Interactions) -> dict[str, Any]:
-            # The ranker's leave-last-out training refits the sources that are not time-capped.
-            return fit_sources(
-                replace(inputs, interactions=train), include=lambda c: not c.budgeted and c.name not in disabled
-            )
-
         started = time.perf_counter()
+        cheap = fit_sources(
+            replace(inputs, interactions=ranker_train), include=lambda c: not c.budgeted and c.name not in disabled
+        )
+        budgeted = {name: r.model for name, r in results.items() if SOURCES[name].budgeted}
+        engine = RecommendationEngine(CatalogView.from_frame(catalog), {**cheap, **budgeted})
         try:
-            ranker = HybridRanker(seed=settings.seed).fit(
-                interactions, catalog=CatalogView.from_frame(catalog), source_factory=cheap_sources
-            )
+            ranker.fit_cases(engine, ranker_cases, catalog=engine.catalog)
             path = ranker.save(version_dir / "ranker")
             results["ranker"] = TrainResult("ranker", time.perf_counter() - started, path, ranker)
         except ShoplmError as exc:  # too little data for a ranker: fusion alone serves

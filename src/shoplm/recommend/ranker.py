@@ -117,6 +117,20 @@ class HybridRanker(Estimator):
         """Learn from each user's newest item, held out (see the module docstring)."""
         from shoplm.recommend.engine import RecommendationEngine
 
+        train, cases = self.training_split(interactions)
+        # Training sources see everything but the held-out newest item of the chosen users.
+        engine = RecommendationEngine(catalog, source_factory(train))
+        return self.fit_cases(engine, cases, catalog=catalog)
+
+    def training_split(self, interactions: Interactions) -> tuple[Interactions, list[tuple[list[str], str]]]:
+        """The events the ranker's sources may see, and its ``(history, newest item)`` cases.
+
+        Up to ``max_users`` users with more than ``min_history`` events (a random sample) give
+        their newest item as a case; it is left out of the returned events.
+
+        Raises:
+            InputError: fewer than 10 such users.
+        """
         sequences = interactions.sequences()
         users = [u for u, items in sequences.items() if len(items) > self.min_history]
         if len(users) < 10:
@@ -124,10 +138,8 @@ class HybridRanker(Estimator):
         rng = np.random.default_rng(self.seed)
         if len(users) > self.max_users:
             users = list(rng.choice(users, self.max_users, replace=False))
-        # Training sources see everything but the held-out newest item of the chosen users.
         train, _held_out = interactions.hold_out_last(set(users))
-        engine = RecommendationEngine(catalog, source_factory(train))
-        return self.fit_cases(engine, [(sequences[u][:-1], sequences[u][-1]) for u in users], catalog=catalog)
+        return train, [(sequences[u][:-1], sequences[u][-1]) for u in users]
 
     def fit_cases(
         self,
