@@ -203,3 +203,31 @@ def test_published_rows_only_beside_their_own_data_set() -> None:
 
     assert "ICSRec (published)" in rendered(19_412, 11_924)
     assert "(published)" not in rendered(5_000, 3_000)
+
+
+def test_seed_average_shares_the_budget_and_averages_log_softmax(tmp_path: Path) -> None:
+    from shoplm.recommend.bench import SeedAverage
+    from shoplm.recommend.sequential import SequentialRecommender
+
+    torch.set_num_threads(1)
+    data = make_dataset(tmp_path / "data", users=16)
+    result = run_seqrec_benchmark(
+        data,
+        None,
+        models=("sasrec@two", "sasrec+cooc@two+cooc"),
+        progress=False,
+        params={"two": {**TINY, "epochs": 2, "seeds": 2}},
+        max_minutes=10.0,
+        save_dir=tmp_path / "models",
+    )
+    row = result["models"]["two"]
+    assert row["params"]["seeds"] == 2 and row["params"]["max_minutes"] == 5.0  # each seed: half the budget
+    assert len(row["best_epoch"]) == 2 and row["epochs_run"] == 4
+    assert "blend_weight" in result["models"]["two+cooc"]
+    assert (tmp_path / "models" / "two" / "meta.json").is_file()
+    assert (tmp_path / "models" / "two_seed1" / "meta.json").is_file()
+    # the average is the mean of the members' log-softmax
+    members = [SequentialRecommender.load(tmp_path / "models" / name) for name in ("two", "two_seed1")]
+    average = SeedAverage(members).score(["1", "2"])
+    logs = [m.score(["1", "2"]) - np.logaddexp.reduce(m.score(["1", "2"])) for m in members]
+    np.testing.assert_allclose(average, np.mean(logs, axis=0), atol=1e-5)

@@ -227,7 +227,7 @@ def evaluate_ranks(model: CandidateSource, cases: Sequence[tuple[str, list[str],
     batch = 512
     for start in range(0, len(cases), batch):
         chunk = cases[start : start + batch]
-        if isinstance(model, SequentialRecommender):
+        if _batch_scorer(model):
             scores = model.score_batch([c[1] for c in chunk])
         else:
             scores = np.stack([np.asarray(model.score(c[1]), dtype=np.float64) for c in chunk])
@@ -240,6 +240,39 @@ def _concat(parts: Sequence[Ranks]) -> Ranks:
     if not parts:
         return Ranks(np.zeros(0), np.zeros(0))
     return Ranks(*(np.concatenate([getattr(p, name) for p in parts]) for name in PROTOCOLS))
+
+
+class SeedAverage:
+    """Several sequential models trained with different seeds, scored by their mean log-softmax.
+
+    The bench's ``{"seeds": N}`` parameter builds one: N models share the training budget
+    (each gets ``max_minutes / N``), so the average costs no more time than one model.
+    """
+
+    def __init__(self, members: Sequence[SequentialRecommender]) -> None:
+        first = members[0].item_ids_
+        if any(not np.array_equal(m.item_ids_, first) for m in members[1:]):
+            raise ValueError("the averaged models must score the same items in the same order")
+        self.members = list(members)
+        self.item_ids_ = first
+
+    def item_index(self) -> dict[str, int]:
+        return self.members[0].item_index()
+
+    def score_batch(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
+        total = np.zeros((len(histories), len(self.item_ids_)), dtype=np.float64)
+        for member in self.members:
+            scores = member.score_batch(histories).astype(np.float64)
+            scores -= scores.max(1, keepdims=True)
+            total += scores - np.log(np.exp(scores).sum(1, keepdims=True))
+        return total / len(self.members)
+
+    def score(self, history: Sequence[str]) -> np.ndarray:
+        return self.score_batch([history])[0]
+
+
+def _batch_scorer(model: Any) -> bool:
+    return isinstance(model, (SequentialRecommender, SeedAverage))
 
 
 class _CountPopularity(CandidateSource):
@@ -394,7 +427,7 @@ def run_seqrec_benchmark(
                     "num_threads": num_threads,
                 }
                 config.update((params or {}).get(key, {}))
-                model: CandidateSource = SequentialRecommender(**config)
+                seeds = int(config.pop("seeds", 1))
                 fit_kwargs: dict[str, Any] = {"valid": valid_cases, "item_ids": catalog}
                 if config.get("use_text") and texts is not None and item_ids is not None:
                     if text_vectors is None:
@@ -409,18 +442,34 @@ def run_seqrec_benchmark(
                     fit_kwargs["item_text_embeddings"] = aligned
                 if config.get("use_attributes") and attributes is not None:
                     fit_kwargs["item_attributes"] = attributes
-                if progress:
-                    fit_kwargs["callback"] = lambda record, key=key: _log(f"{key}: {record}")
-                model.fit(train, **fit_kwargs)
-                extra = {"best_epoch": getattr(model, "best_epoch_", None), "epochs_run": len(model.history_)}
-                extra["params"] = {k: v for k, v in model.get_params().items() if k != "verbose"}
+                members = []
+                for k in range(max(1, seeds)):
+                    member_config = dict(config)
+                    if seeds > 1:  # the seeds share the budget
+                        member_config["seed"] = int(config["seed"]) + k
+                        if config.get("max_minutes"):
+                            member_config["max_minutes"] = float(config["max_minutes"]) / seeds
+                    if progress:
+                        fit_kwargs["callback"] = lambda record, key=key, k=k: _log(f"{key} (seed {k}): {record}")
+                    members.append(SequentialRecommender(**member_config).fit(train, **fit_kwargs))
+                model = members[0] if len(members) == 1 else SeedAverage(members)
+                extra = {
+                    "best_epoch": [getattr(m, "best_epoch_", None) for m in members]
+                    if len(members) > 1
+                    else getattr(members[0], "best_epoch_", None),
+                    "epochs_run": sum(len(m.history_) for m in members),
+                }
+                extra["params"] = {k: v for k, v in members[0].get_params().items() if k != "verbose"}
+                if seeds > 1:
+                    extra["params"]["seeds"] = seeds
             else:
                 model = _make_baseline(inner)
                 model.fit(train)
             extra["train_seconds"] = round(time.monotonic() - started, 1)
             extra["train_cpu_seconds"] = round(time.process_time() - cpu_started, 1)
             if save_dir is not None:
-                model.save(Path(save_dir) / key.replace("/", "_"))
+                for k, member in enumerate(getattr(model, "members", [model])):
+                    member.save(Path(save_dir) / (key.replace("/", "_") + (f"_seed{k}" if k else "")))
             trained[key] = (model, extra)
         model, extra = trained[key]
         row_result: dict[str, Any]
@@ -463,7 +512,7 @@ def _score_matrix(
     model: CandidateSource, histories: Sequence[list[str]], catalog: list[str], fill: float
 ) -> np.ndarray:
     """Scores aligned to ``catalog`` columns; items the model lacks get ``fill``."""
-    if isinstance(model, SequentialRecommender):
+    if _batch_scorer(model):
         raw = model.score_batch(histories).astype(np.float64)
     else:
         raw = np.stack([np.asarray(model.score(h), dtype=np.float64) for h in histories])
