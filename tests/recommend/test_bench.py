@@ -231,3 +231,36 @@ def test_seed_average_shares_the_budget_and_averages_log_softmax(tmp_path: Path)
     average = SeedAverage(members).score(["1", "2"])
     logs = [m.score(["1", "2"]) - np.logaddexp.reduce(m.score(["1", "2"])) for m in members]
     np.testing.assert_allclose(average, np.mean(logs, axis=0), atol=1e-5)
+
+
+def test_learned_blend_row(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    data = make_dataset(tmp_path / "data", users=40)
+    result = run_seqrec_benchmark(
+        data,
+        None,
+        models=("sasrec+text", "sasrec+text+cooc", "sasrec+text+ranker"),
+        progress=False,
+        params={"sasrec+text": {**TINY, "epochs": 2}},
+        text_encoder=fake_encoder,
+    )
+    row = result["models"]["sasrec+text+ranker"]
+    assert row["blend_weight"] == result["models"]["sasrec+text+cooc"]["blend_weight"]  # same candidates
+    assert row["ranker_training_groups"] > 0 and row["ranker_trees"] >= 1
+    assert set(row["feature_gain"]) >= {"seq_logp", "cooc", "text_last"}
+    assert 0.0 <= row["NDCG@20"] <= 1.0 and row["keep_history"]["HR@20"] <= 1.0
+    # the sequences walk the items in order: the learned blend finds most next items
+    assert row["HR@10"] > 0.5
+
+
+def test_candidate_ranks_skip_history_when_excluded() -> None:
+    from shoplm.recommend.learned_blend import candidate_features, candidate_ranks
+
+    logp = np.log(np.array([[0.5, 0.3, 0.15, 0.05]]))
+    part = candidate_features(logp, np.zeros((1, 4)), [np.array([0])], np.zeros(4), None, weight=0.0, k=3)
+    assert part.candidates.tolist() == [[0, 1, 2]] and part.in_history.tolist() == [[True, False, False]]
+    scores = np.array([[3.0, 2.0, 1.0]])
+    assert candidate_ranks(scores, part, np.array([2]), exclude_history=False)[0] == 2
+    assert candidate_ranks(scores, part, np.array([2]), exclude_history=True)[0] == 1  # item 0 does not count
+    assert np.isinf(candidate_ranks(scores, part, np.array([0]), exclude_history=True)[0])  # the history's own
+    assert np.isinf(candidate_ranks(scores, part, np.array([3]), exclude_history=False)[0])  # not proposed

@@ -71,6 +71,8 @@ DEFAULT_MODELS: tuple[str, ...] = (
     "shoplm-seq+cooc",
 )
 BLEND_SUFFIX = "+cooc"
+#: ``NAME+ranker``: LightGBM re-orders the top candidates of ``NAME+cooc`` (a learned blend)
+RANKER_SUFFIX = "+ranker"
 
 #: ``--models shoplm`` runs our best configuration, reported as "shoplm": the one
 #: benchmarks/seqrec/README.md reports (chosen on validation), whatever it is built from
@@ -351,6 +353,8 @@ def run_seqrec_benchmark(
         models: names among ``popularity``, ``als``, ``cooccurrence`` and :data:`SEQUENTIAL_PRESETS`;
             ``NAME+cooc`` blends model ``NAME`` (trained once, reused) with item co-occurrence,
             ``log_softmax(NAME) + w * cooccurrence``, ``w`` chosen on validation NDCG@20;
+            ``NAME+ranker`` re-orders that blend's top 150 with LightGBM (learned on validation
+            targets, see :mod:`shoplm.recommend.learned_blend`);
             ``NAME@ALIAS`` runs preset ``NAME`` reported as ``ALIAS`` (for experiments with ``params``);
             ``shoplm`` is our best configuration (see :data:`RECOMMENDED`).
         max_minutes: training budget of each sequential model, measured by ``budget_clock``:
@@ -408,13 +412,15 @@ def run_seqrec_benchmark(
     cold = cold_start_mask([c[2] for c in test_cases], train.items())
     trained: dict[str, tuple[CandidateSource, dict[str, Any]]] = {}
     cooc: CandidateSource | None = None
+    blend_weights: dict[str, tuple[float, float]] = {}
     for spec in models:
         base, _, alias = RECOMMENDED.get(spec, spec).partition("@")
         name = alias or base
-        blend = base.endswith(BLEND_SUFFIX) and base != BLEND_SUFFIX
-        inner = base[: -len(BLEND_SUFFIX)] if blend else base
-        # the trained model a row uses: "X+cooc" reuses the model trained for row "X"
-        key = name[: -len(BLEND_SUFFIX)] if blend and name.endswith(BLEND_SUFFIX) else (inner if blend else name)
+        suffix = next((x for x in (BLEND_SUFFIX, RANKER_SUFFIX) if base.endswith(x) and base != x), "")
+        blend, learned = suffix == BLEND_SUFFIX, suffix == RANKER_SUFFIX
+        inner = base[: -len(suffix)] if suffix else base
+        # the trained model a row uses: "X+cooc" and "X+ranker" reuse the model trained for row "X"
+        key = name[: -len(suffix)] if suffix and name.endswith(suffix) else (inner if suffix else name)
         if key not in trained:
             started, cpu_started = time.monotonic(), time.process_time()
             extra: dict[str, Any] = {}
@@ -473,12 +479,20 @@ def run_seqrec_benchmark(
             trained[key] = (model, extra)
         model, extra = trained[key]
         row_result: dict[str, Any]
-        if blend:
+        if blend or learned:
             if cooc is None:
                 cooc = _make_baseline("cooccurrence").fit(train)
-            weight, valid_ndcg = _tune_blend(model, cooc, split.valid_cases(), catalog, protocol)
-            both = _blend_ranks(model, cooc, test_cases, catalog, [weight])[0]
-            extra = {**extra, "blend_weight": weight}
+            if key not in blend_weights:
+                blend_weights[key] = _tune_blend(model, cooc, split.valid_cases(), catalog, protocol)
+            weight, valid_ndcg = blend_weights[key]
+            if learned:
+                both, valid_ndcg, details = _learned_blend(
+                    model, cooc, split, catalog, weight, protocol, train, text_vectors, item_ids, seed
+                )
+                extra = {**extra, **details}
+            else:
+                both = _blend_ranks(model, cooc, test_cases, catalog, [weight])[0]
+                extra = {**extra, "blend_weight": weight}
         else:
             both = evaluate_ranks(model, test_cases)
             valid_ndcg = _ndcg20(evaluate_ranks(model, split.valid_cases()).of(protocol))
@@ -546,6 +560,87 @@ def _blend_ranks(
         for w_i, w in enumerate(weights):
             parts[w_i].append(target_ranks(seq + w * co, targets, history_cols))
     return [_concat(p) for p in parts]
+
+
+def _learned_blend(
+    model: CandidateSource,
+    cooc: CandidateSource,
+    split: LeaveOneOut,
+    catalog: list[str],
+    weight: float,
+    protocol: str,
+    train: Any,
+    text_vectors: np.ndarray | None,
+    item_ids: Sequence[str] | None,
+    seed: int,
+    k: int = 150,
+) -> tuple[Ranks, float, dict[str, Any]]:
+    """Test ranks of the learned blend, its validation NDCG@20 and details for the report.
+
+    Half of the validation users train the LightGBM ranker, the other half stops it early and
+    gives its validation figure; the test targets are ranked once, at the end.
+    """
+    from shoplm.recommend.learned_blend import CandidateFeatures, LearnedBlend, candidate_features, candidate_ranks
+
+    column = {item: c for c, item in enumerate(catalog)}
+    counts = np.zeros(len(catalog), dtype=np.float32)
+    np.add.at(counts, _columns(column, [str(i) for i in train.item_id]), 1.0)
+    popularity = np.log1p(counts)
+    text = None
+    if text_vectors is not None and item_ids is not None:
+        row = {item: r for r, item in enumerate(item_ids)}
+        text = np.zeros((len(catalog), text_vectors.shape[1]), dtype=np.float32)
+        for c, item in enumerate(catalog):
+            if item in row:
+                text[c] = text_vectors[row[item]]
+        text /= np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-9)
+
+    def features(cases: Sequence[tuple[str, list[str], str]]) -> tuple[CandidateFeatures, np.ndarray]:
+        parts, targets = [], []
+        for start in range(0, len(cases), 256):
+            chunk = cases[start : start + 256]
+            histories = [c[1] for c in chunk]
+            seq = _score_matrix(model, histories, catalog, -np.inf)
+            seq = seq - seq.max(1, keepdims=True)
+            seq = seq - np.log(np.exp(seq).sum(1, keepdims=True))
+            co = _score_matrix(cooc, histories, catalog, 0.0)
+            history_cols = [_columns(column, h) for h in histories]
+            parts.append(candidate_features(seq, co, history_cols, popularity, text, weight=weight, k=k))
+            targets.append(_columns(column, [c[2] for c in chunk]))
+        joined = CandidateFeatures(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in CandidateFeatures.__dataclass_fields__)
+        )
+        return joined, np.concatenate(targets)
+
+    def take(part: CandidateFeatures, rows: np.ndarray) -> CandidateFeatures:
+        return CandidateFeatures(part.candidates[rows], part.features[rows], part.in_history[rows])
+
+    exclude = protocol == "exclude_history"
+    valid, valid_targets = features(split.valid_cases())
+    order = np.random.default_rng(seed).permutation(len(valid_targets))
+    fit_rows, stop_rows = order[: len(order) // 2], order[len(order) // 2 :]
+    ranker = LearnedBlend(seed=seed).fit(
+        (take(valid, fit_rows), valid_targets[fit_rows]),
+        (take(valid, stop_rows), valid_targets[stop_rows]),
+        exclude_history=exclude,
+    )
+    held = take(valid, stop_rows)
+    valid_ranks = candidate_ranks(ranker.score(held), held, valid_targets[stop_rows], exclude_history=exclude)
+    test, test_targets = features(split.test_cases())
+    scores = ranker.score(test)
+    both = Ranks(
+        candidate_ranks(scores, test, test_targets, exclude_history=True),
+        candidate_ranks(scores, test, test_targets, exclude_history=False),
+    )
+    details = {
+        "blend_weight": weight,
+        "candidates": k,
+        "ranker_trees": ranker.best_iteration_,
+        "ranker_training_groups": ranker.training_groups_,
+        "feature_gain": ranker.importances(),
+        "valid_note": "validation NDCG@20 of the half of the validation users that stopped the ranker early",
+    }
+    return both, _ndcg20(valid_ranks), details
 
 
 def _tune_blend(
