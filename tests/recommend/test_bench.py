@@ -264,3 +264,13 @@ def test_candidate_ranks_skip_history_when_excluded() -> None:
     assert candidate_ranks(scores, part, np.array([2]), exclude_history=True)[0] == 1  # item 0 does not count
     assert np.isinf(candidate_ranks(scores, part, np.array([0]), exclude_history=True)[0])  # the history's own
     assert np.isinf(candidate_ranks(scores, part, np.array([3]), exclude_history=False)[0])  # not proposed
+
+
+def test_learned_blend_with_too_little_validation_falls_back_to_the_fixed_blend(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", users=3)
+    result = run_seqrec_benchmark(
+        data, None, models=("sasrec+cooc", "sasrec+ranker"), progress=False, params={"sasrec": {**TINY, "epochs": 1}}
+    )
+    row, fixed = result["models"]["sasrec+ranker"], result["models"]["sasrec+cooc"]
+    assert "too few" in row["ranker_skipped"]
+    assert row["NDCG@20"] == fixed["NDCG@20"] and row["blend_weight"] == fixed["blend_weight"]

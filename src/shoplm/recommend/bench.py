@@ -76,7 +76,7 @@ RANKER_SUFFIX = "+ranker"
 
 #: ``--models shoplm`` runs our best configuration, reported as "shoplm": the one
 #: benchmarks/seqrec/README.md reports (chosen on validation), whatever it is built from
-RECOMMENDED: dict[str, str] = {"shoplm": "shoplm-seq+cooc@shoplm"}
+RECOMMENDED: dict[str, str] = {"shoplm": "shoplm-seq+ranker@shoplm"}
 
 #: hyperparameters of the sequential models the bench knows by name (measured on amazon-toys,
 #: see benchmarks/seqrec/README.md)
@@ -619,11 +619,16 @@ def _learned_blend(
     valid, valid_targets = features(split.valid_cases())
     order = np.random.default_rng(seed).permutation(len(valid_targets))
     fit_rows, stop_rows = order[: len(order) // 2], order[len(order) // 2 :]
-    ranker = LearnedBlend(seed=seed).fit(
-        (take(valid, fit_rows), valid_targets[fit_rows]),
-        (take(valid, stop_rows), valid_targets[stop_rows]),
-        exclude_history=exclude,
-    )
+    try:
+        ranker = LearnedBlend(seed=seed).fit(
+            (take(valid, fit_rows), valid_targets[fit_rows]),
+            (take(valid, stop_rows), valid_targets[stop_rows]),
+            exclude_history=exclude,
+        )
+    except InputError as exc:  # too little validation data: the fixed blend stands in, and says so
+        ranks = _blend_ranks(model, cooc, split.test_cases(), catalog, [weight])[0]
+        valid_ndcg = _ndcg20(_blend_ranks(model, cooc, split.valid_cases(), catalog, [weight])[0].of(protocol))
+        return ranks, valid_ndcg, {"blend_weight": weight, "ranker_skipped": str(exc)}
     held = take(valid, stop_rows)
     valid_ranks = candidate_ranks(ranker.score(held), held, valid_targets[stop_rows], exclude_history=exclude)
     test, test_targets = features(split.test_cases())

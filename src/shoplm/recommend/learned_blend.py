@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from shoplm.errors import InputError
+
 __all__ = ["FEATURES", "CandidateFeatures", "LearnedBlend", "candidate_features", "candidate_ranks"]
 
 #: the feature columns, in order
@@ -169,7 +171,11 @@ class LearnedBlend:
         *,
         exclude_history: bool,
     ) -> LearnedBlend:
-        """Learn from ``(candidates, targets)`` of training cases; stop early on the evaluation cases."""
+        """Learn from ``(candidates, targets)`` of training cases; stop early on the evaluation cases.
+
+        Raises:
+            InputError: fewer than 2 cases of either part have their target among the candidates.
+        """
         import lightgbm as lgb
 
         def groups(part: CandidateFeatures, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -181,6 +187,10 @@ class LearnedBlend:
                     rows.append(part.features[r][keep])
                     labels.append(label)
                     sizes.append(int(keep.sum()))
+            if len(sizes) < 2:
+                raise InputError(
+                    f"{len(sizes)} of {len(targets)} cases had their target among the candidates: too few to learn from"
+                )
             return np.concatenate(rows), np.concatenate(labels), sizes
 
         x, y, g = groups(*train)
