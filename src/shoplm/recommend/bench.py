@@ -84,7 +84,7 @@ SEQUENTIAL_PRESETS: dict[str, dict[str, Any]] = {
     "sasrec": {"use_text": False, "use_attributes": False},
     "sasrec+text": {"use_text": True, "use_attributes": False},
     "sasrec+text+attr": {"use_text": True, "use_attributes": True},
-    "shoplm-seq": {"use_text": True, "use_attributes": True},
+    "shoplm-seq": {"use_text": True, "use_attributes": True, "whiten_text": True},
 }
 
 
@@ -577,8 +577,9 @@ def _learned_blend(
 ) -> tuple[Ranks, float, dict[str, Any]]:
     """Test ranks of the learned blend, its validation NDCG@20 and details for the report.
 
-    Half of the validation users train the LightGBM ranker, the other half stops it early and
-    gives its validation figure; the test targets are ranked once, at the end.
+    The validation users are split in two halves; each trains a LightGBM ranker that the other
+    stops early and is measured on (cross-fitting). The test targets are ranked once, at the end,
+    by the two rankers' mean score.
     """
     from shoplm.recommend.learned_blend import CandidateFeatures, LearnedBlend, candidate_features, candidate_ranks
 
@@ -618,21 +619,29 @@ def _learned_blend(
     exclude = protocol == "exclude_history"
     valid, valid_targets = features(split.valid_cases())
     order = np.random.default_rng(seed).permutation(len(valid_targets))
-    fit_rows, stop_rows = order[: len(order) // 2], order[len(order) // 2 :]
+    halves = (order[: len(order) // 2], order[len(order) // 2 :])
+    # Cross-fitting: each half of the validation users trains a ranker that the other half stops
+    # early; each half's validation figure comes from the ranker it did not train, and the test
+    # scores are the two rankers' mean.
+    rankers, valid_ranks = [], []
     try:
-        ranker = LearnedBlend(seed=seed).fit(
-            (take(valid, fit_rows), valid_targets[fit_rows]),
-            (take(valid, stop_rows), valid_targets[stop_rows]),
-            exclude_history=exclude,
-        )
+        for fit_rows, stop_rows in (halves, halves[::-1]):
+            ranker = LearnedBlend(seed=seed).fit(
+                (take(valid, fit_rows), valid_targets[fit_rows]),
+                (take(valid, stop_rows), valid_targets[stop_rows]),
+                exclude_history=exclude,
+            )
+            held = take(valid, stop_rows)
+            valid_ranks.append(
+                candidate_ranks(ranker.score(held), held, valid_targets[stop_rows], exclude_history=exclude)
+            )
+            rankers.append(ranker)
     except InputError as exc:  # too little validation data: the fixed blend stands in, and says so
         ranks = _blend_ranks(model, cooc, split.test_cases(), catalog, [weight])[0]
         valid_ndcg = _ndcg20(_blend_ranks(model, cooc, split.valid_cases(), catalog, [weight])[0].of(protocol))
         return ranks, valid_ndcg, {"blend_weight": weight, "ranker_skipped": str(exc)}
-    held = take(valid, stop_rows)
-    valid_ranks = candidate_ranks(ranker.score(held), held, valid_targets[stop_rows], exclude_history=exclude)
     test, test_targets = features(split.test_cases())
-    scores = ranker.score(test)
+    scores = np.mean([ranker.score(test) for ranker in rankers], axis=0)
     both = Ranks(
         candidate_ranks(scores, test, test_targets, exclude_history=True),
         candidate_ranks(scores, test, test_targets, exclude_history=False),
@@ -640,12 +649,12 @@ def _learned_blend(
     details = {
         "blend_weight": weight,
         "candidates": k,
-        "ranker_trees": ranker.best_iteration_,
-        "ranker_training_groups": ranker.training_groups_,
-        "feature_gain": ranker.importances(),
-        "valid_note": "validation NDCG@20 of the half of the validation users that stopped the ranker early",
+        "ranker_trees": [r.best_iteration_ for r in rankers],
+        "ranker_training_groups": [r.training_groups_ for r in rankers],
+        "feature_gain": rankers[0].importances(),
+        "valid_note": "cross-fitted: each validation user ranked by the ranker trained on the other half",
     }
-    return both, _ndcg20(valid_ranks), details
+    return both, _ndcg20(np.concatenate(valid_ranks)), details
 
 
 def _tune_blend(

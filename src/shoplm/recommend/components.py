@@ -157,7 +157,13 @@ def _fit_sequential(inputs: TrainingInputs) -> CandidateSource:
     # torch is imported only by training (and by serving processes that score on torch).
     from shoplm.recommend.sequential import SequentialRecommender
 
-    model = SequentialRecommender(max_minutes=inputs.minutes, seed=inputs.seed, num_threads=max(1, inputs.threads))
+    # Whitened text vectors learn faster (benchmarks/seqrec/README.md), given enough items to
+    # estimate their covariance.
+    vectors = inputs.vectors
+    whiten = vectors is not None and vectors.ndim == 2 and len(vectors) >= 4 * vectors.shape[1]
+    model = SequentialRecommender(
+        max_minutes=inputs.minutes, seed=inputs.seed, num_threads=max(1, inputs.threads), whiten_text=whiten
+    )
     return model.fit(inputs.interactions, item_text_embeddings=inputs.vectors, item_ids=inputs.item_ids)
 
 

@@ -89,7 +89,7 @@ def evaluate_hybrid(
     *,
     protocol: str = "exclude_history",
     max_users: int | None = None,
-    ranker_cases: int = 20000,
+    ranker_cases: int = 5000,
     ks: Sequence[int] = (5, 10, 20),
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
