@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import log_softmax
 
 from shoplm.errors import InputError
 from shoplm.evaluate.metrics import ranking_metrics
@@ -218,6 +219,16 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray, histories: Sequence[np
     return Ranks(np.where(ok, excluded, np.inf), np.where(ok, kept, np.inf))
 
 
+def _aligned_text(vectors: np.ndarray, item_ids: Sequence[str], catalog: Sequence[str]) -> np.ndarray:
+    """``vectors`` (one row per ``item_ids``) re-ordered to ``catalog``; zero rows for items without text."""
+    row = {item: r for r, item in enumerate(item_ids)}
+    aligned = np.zeros((len(catalog), vectors.shape[1]), dtype=np.float32)
+    for r, item in enumerate(catalog):
+        if item in row:
+            aligned[r] = vectors[row[item]]
+    return aligned
+
+
 def _columns(index: Mapping[str, int], items: Sequence[str]) -> np.ndarray:
     return np.fromiter((index.get(i, -1) for i in items), dtype=np.int64, count=len(items))
 
@@ -264,9 +275,7 @@ class SeedAverage:
     def score_batch(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
         total = np.zeros((len(histories), len(self.item_ids_)), dtype=np.float64)
         for member in self.members:
-            scores = member.score_batch(histories).astype(np.float64)
-            scores -= scores.max(1, keepdims=True)
-            total += scores - np.log(np.exp(scores).sum(1, keepdims=True))
+            total += log_softmax(member.score_batch(histories).astype(np.float64), axis=1)
         return total / len(self.members)
 
     def score(self, history: Sequence[str]) -> np.ndarray:
@@ -440,12 +449,7 @@ def run_seqrec_benchmark(
                         text_vectors = encode_item_texts(texts, cache_dir, progress=progress, encoder=text_encoder)
                         # encoding is a one-off, cached cost, not training
                         started, cpu_started = time.monotonic(), time.process_time()
-                    row = {item: r for r, item in enumerate(item_ids)}
-                    aligned = np.zeros((len(catalog), text_vectors.shape[1]), dtype=np.float32)
-                    for r, item in enumerate(catalog):
-                        if item in row:
-                            aligned[r] = text_vectors[row[item]]
-                    fit_kwargs["item_text_embeddings"] = aligned
+                    fit_kwargs["item_text_embeddings"] = _aligned_text(text_vectors, item_ids, catalog)
                 if config.get("use_attributes") and attributes is not None:
                     fit_kwargs["item_attributes"] = attributes
                 members = []
@@ -551,9 +555,7 @@ def _blend_ranks(
     for start in range(0, len(cases), 256):
         chunk = cases[start : start + 256]
         histories = [c[1] for c in chunk]
-        seq = _score_matrix(model, histories, catalog, -np.inf)
-        seq = seq - seq.max(1, keepdims=True)
-        seq = seq - np.log(np.exp(seq).sum(1, keepdims=True))  # log-softmax: a scale cooc can be added to
+        seq = log_softmax(_score_matrix(model, histories, catalog, -np.inf), axis=1)  # a scale cooc adds to
         co = _score_matrix(cooc, histories, catalog, 0.0)
         targets = _columns(column, [c[2] for c in chunk])
         history_cols = [_columns(column, h) for h in histories]
@@ -589,11 +591,7 @@ def _learned_blend(
     popularity = np.log1p(counts)
     text = None
     if text_vectors is not None and item_ids is not None:
-        row = {item: r for r, item in enumerate(item_ids)}
-        text = np.zeros((len(catalog), text_vectors.shape[1]), dtype=np.float32)
-        for c, item in enumerate(catalog):
-            if item in row:
-                text[c] = text_vectors[row[item]]
+        text = _aligned_text(text_vectors, item_ids, catalog)
         text /= np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-9)
 
     def features(cases: Sequence[tuple[str, list[str], str]]) -> tuple[CandidateFeatures, np.ndarray]:
@@ -601,9 +599,7 @@ def _learned_blend(
         for start in range(0, len(cases), 256):
             chunk = cases[start : start + 256]
             histories = [c[1] for c in chunk]
-            seq = _score_matrix(model, histories, catalog, -np.inf)
-            seq = seq - seq.max(1, keepdims=True)
-            seq = seq - np.log(np.exp(seq).sum(1, keepdims=True))
+            seq = log_softmax(_score_matrix(model, histories, catalog, -np.inf), axis=1)
             co = _score_matrix(cooc, histories, catalog, 0.0)
             history_cols = [_columns(column, h) for h in histories]
             parts.append(candidate_features(seq, co, history_cols, popularity, text, weight=weight, k=k))
