@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import math
@@ -29,11 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from shoplm.app.jobs import load_item_embeddings, training_inputs, training_interactions
+from shoplm.app.jobs import read_training_inputs
 from shoplm.app.recommender import business_rules
 from shoplm.config import Settings
-from shoplm.errors import ShoplmError
-from shoplm.recommend.catalog import CATALOG_COLUMNS, CatalogView
+from shoplm.recommend.catalog import CatalogView
 from shoplm.recommend.components import fit_sources
 from shoplm.recommend.engine import RecommendationEngine
 from shoplm.recommend.ranker import HybridRanker
@@ -49,19 +47,16 @@ def measure(data_dir: Path, *, users: int, k: int, shares: list[float | None], s
     settings = Settings(data_dir=data_dir)
     store = Store.open(settings.database_url)
     try:
-        interactions = training_interactions(store)
-        catalog_frame = store.items.catalog(CATALOG_COLUMNS)
+        everything, catalog_frame = read_training_inputs(store, settings)
     finally:
         store.close()
+    interactions = everything.interactions
     sequences = interactions.sequences()
     eligible = sorted(u for u, items in sequences.items() if len(items) > 3)
     rng = np.random.default_rng(seed)
     chosen = [str(u) for u in rng.choice(eligible, min(users, len(eligible)), replace=False)]
     train, targets = interactions.hold_out_last(set(chosen))
-    item_ids = vectors = None
-    with contextlib.suppress(ShoplmError):  # no encoded catalog: the text source is left out
-        item_ids, vectors = load_item_embeddings(settings)
-    inputs = training_inputs(train, catalog_frame, settings, item_ids, vectors)
+    inputs = dataclasses.replace(everything, interactions=train)
     catalog = CatalogView.from_frame(catalog_frame)
     started = time.perf_counter()
     sources = fit_sources(inputs, include=lambda component: True)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from shoplm.app.jobs import load_item_embeddings, training_inputs, training_interactions
+from shoplm.app.jobs import read_training_inputs
 from shoplm.config import Settings
 from shoplm.errors import InputError, ShoplmError
 from shoplm.interactions import Interactions
@@ -52,7 +52,7 @@ def evaluate_shop(
         The report of :func:`~shoplm.recommend.evaluation.evaluate_hybrid`, with ``seconds`` and
         ``settings`` (the budget and the sources left out) added.
     """
-    from shoplm.recommend.catalog import CATALOG_COLUMNS, CatalogView
+    from shoplm.recommend.catalog import CatalogView
     from shoplm.recommend.components import fit_sources
     from shoplm.recommend.evaluation import evaluate_hybrid
 
@@ -61,18 +61,14 @@ def evaluate_shop(
     started = time.monotonic()
     store = Store.open(settings.database_url)
     try:
-        interactions = training_interactions(store)
-        catalog = store.items.catalog(CATALOG_COLUMNS)
+        inputs, catalog = read_training_inputs(store, settings)
     finally:
         store.close()
+    interactions = inputs.interactions
     if not len(interactions) or catalog.empty:
         raise ShoplmError("nothing to evaluate: ingest items and events first (e.g. `shoplm import amazon-seq DIR`)")
-    try:
-        item_ids, vectors = load_item_embeddings(settings)
-    except ShoplmError:
-        item_ids, vectors = None, None  # no `shoplm encode` yet: the text source sits out
     budget = settings.recommend.sequential_minutes if minutes is None else minutes
-    inputs = replace(training_inputs(interactions, catalog, settings, item_ids, vectors), minutes=budget)
+    inputs = replace(inputs, minutes=budget)
     disabled = set(settings.recommend.disabled_sources)
 
     def sources(train: Interactions) -> dict[str, Any]:

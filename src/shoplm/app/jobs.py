@@ -125,6 +125,28 @@ def training_inputs(
     )
 
 
+def read_training_inputs(store: Store, settings: Settings) -> tuple[Any, pd.DataFrame]:
+    """What the sources train on, read from the store, and the catalog frame it came with.
+
+    Args:
+        store: the shop's store.
+        settings: settings (seed, budget, where the item embeddings are).
+
+    Returns:
+        ``(TrainingInputs, catalog)``; the item embeddings are ``None`` before ``shoplm encode``
+        (the sources that need text then sit out).
+    """
+    from shoplm.recommend.catalog import CATALOG_COLUMNS
+
+    interactions = training_interactions(store)
+    catalog = store.items.catalog(CATALOG_COLUMNS)
+    try:
+        item_ids, vectors = load_item_embeddings(settings)
+    except ShoplmError:
+        item_ids, vectors = None, None
+    return training_inputs(interactions, catalog, settings, item_ids, vectors), catalog
+
+
 def train_recommenders(
     store: Store, settings: Settings, *, on_step: Callable[[str], None] | None = None
 ) -> dict[str, TrainResult]:
@@ -141,18 +163,13 @@ def train_recommenders(
     """
     from dataclasses import replace
 
-    from shoplm.recommend.catalog import CATALOG_COLUMNS, CatalogView
+    from shoplm.recommend.catalog import CatalogView
     from shoplm.recommend.components import SOURCES, fit_sources
     from shoplm.recommend.engine import RecommendationEngine
     from shoplm.recommend.ranker import HybridRanker
 
-    interactions = training_interactions(store)
-    catalog = store.items.catalog(CATALOG_COLUMNS)
-    try:
-        item_ids, vectors = load_item_embeddings(settings)
-    except ShoplmError:
-        item_ids, vectors = None, None
-    inputs = training_inputs(interactions, catalog, settings, item_ids, vectors)
+    inputs, catalog = read_training_inputs(store, settings)
+    interactions = inputs.interactions
     disabled = set(settings.recommend.disabled_sources)
     results: dict[str, TrainResult] = {}
     registry = ModelRegistry(settings.models_dir)
