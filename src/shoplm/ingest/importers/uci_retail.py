@@ -22,23 +22,19 @@ import pandas as pd
 from shoplm.config import Settings
 from shoplm.errors import InputError
 from shoplm.ingest.pipeline import IngestReport, ProgressCallback, ingest
+from shoplm.ingest.transactions import normalize_retail_columns
 from shoplm.store import Store
-
-COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
 
 
 def read_retail(path: Path) -> pd.DataFrame:
-    """The raw file as strings, checked for the expected columns."""
+    """The raw file as strings, checked for the expected columns (Online Retail II's are renamed)."""
     if not path.is_file():
         raise InputError("no such file", path=path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="latin-1")
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputError(f"not the UCI Online Retail layout: missing {', '.join(missing)}", path=path)
-    return frame
+    return normalize_retail_columns(frame, source=path)
 
 
 class UciRetailImporter:

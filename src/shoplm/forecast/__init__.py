@@ -1,0 +1,1 @@
+"""Demand: weekly forecasts per SKU and category, intervals, cold start and reorder advice. Pure logic, no SQL."""

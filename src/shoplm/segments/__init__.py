@@ -1,0 +1,1 @@
+"""Interest mining: RFM and embedding segments, and basket rules (FP-growth). Pure logic, no SQL."""
