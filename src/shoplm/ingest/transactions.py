@@ -154,6 +154,58 @@ def transactions_from_retail(raw: pd.DataFrame, *, source: Path | str = "") -> R
     return RetailFile(frame=frame[TRANSACTION_COLUMNS], dropped=dropped)
 
 
+#: Order statuses whose goods did not stay with the customer.
+REVERSED_STATUSES = frozenset({"cancelled", "refunded", "returned"})
+
+
+def transactions_from_order_lines(lines: pd.DataFrame) -> RetailFile:
+    """The store's order lines (``store.orders.all_lines()``) as the transactions frame.
+
+    In the store a cancelled, refunded or returned order carries that status itself (a shop
+    changes the order in place; the Online Retail importer stores each cancellation invoice as
+    its own cancelled order). Such orders' goods did not stay with the customer, so their lines
+    are left out and counted in ``dropped["reversed_orders"]``: demand read from the store is
+    kept goods. A currency other than the most common one is left out too (``"other_currency"``):
+    sums over mixed currencies mean nothing, and converting needs rates the store does not have.
+
+    Args:
+        lines: columns order_id, user_id, status, currency, country, created_ms, item_id,
+            quantity, unit_price, title.
+
+    Returns:
+        The frame, the dropped counts and the currency kept.
+    """
+    if lines.empty:
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in TRANSACTION_COLUMNS})
+        return RetailFile(frame=empty, dropped={}, currency="")
+    currency_counts = lines["currency"].fillna("").value_counts()
+    currency = str(currency_counts.index[0])
+    reversed_order = lines["status"].isin(REVERSED_STATUSES)
+    other_currency = ~reversed_order & (lines["currency"].fillna("") != currency)
+    no_sale = ~reversed_order & ~other_currency & ((lines["quantity"] <= 0) | (lines["unit_price"] <= 0))
+    kept = lines[~(reversed_order | other_currency | no_sale)]
+    frame = pd.DataFrame(
+        {
+            "invoice_id": kept["order_id"].astype(str),
+            "customer_id": kept["user_id"].fillna("").astype(str),
+            "item_id": kept["item_id"].astype(str),
+            "description": kept["title"].fillna("").astype(str),
+            "country": kept["country"].fillna("").astype(str),
+            "timestamp": pd.to_datetime(kept["created_ms"], unit="ms"),
+            "quantity": kept["quantity"].astype(np.int64),
+            "unit_price": kept["unit_price"].astype(np.float64),
+            "amount": (kept["quantity"] * kept["unit_price"]).round(4),
+            "is_return": False,
+        }
+    ).reset_index(drop=True)
+    dropped = {
+        "reversed_orders": int(reversed_order.sum()),
+        "other_currency": int(other_currency.sum()),
+        "no_sale": int(no_sale.sum()),
+    }
+    return RetailFile(frame=frame, dropped=dropped, currency=currency)
+
+
 def check_transactions(frame: pd.DataFrame) -> pd.DataFrame:
     """Raise :class:`InputError` unless ``frame`` has the transactions columns; return it."""
     missing = [c for c in TRANSACTION_COLUMNS if c not in frame.columns]

@@ -116,6 +116,50 @@ class OrderRepository:
         with self._store.engine.connect() as conn:
             return [(str(a), str(b)) for a, b in conn.execute(statement)]
 
+    def all_lines(self) -> pd.DataFrame:
+        """Every order line with its order's user, status, currency, country and time, and the item's title.
+
+        Columns: order_id, user_id, status, currency, country, created_ms, item_id, quantity,
+        unit_price, title (None for an item not in the catalog); ordered by time. What the
+        analytics jobs read (see ``shoplm.ingest.transactions.transactions_from_order_lines``).
+        """
+        statement = (
+            select(
+                orders_table.c.order_id,
+                orders_table.c.user_id,
+                orders_table.c.status,
+                orders_table.c.currency,
+                orders_table.c.country,
+                orders_table.c.created_ms,
+                lines_table.c.item_id,
+                lines_table.c.quantity,
+                lines_table.c.unit_price,
+                items_table.c.title,
+            )
+            .select_from(
+                orders_table.join(lines_table, lines_table.c.order_id == orders_table.c.order_id).outerjoin(
+                    items_table, items_table.c.item_id == lines_table.c.item_id
+                )
+            )
+            .order_by(orders_table.c.created_ms, orders_table.c.order_id, lines_table.c.line_no)
+        )
+        with self._store.engine.connect() as conn:
+            rows = conn.execute(statement).fetchall()
+        columns = [
+            "order_id",
+            "user_id",
+            "status",
+            "currency",
+            "country",
+            "created_ms",
+            "item_id",
+            "quantity",
+            "unit_price",
+            "title",
+        ]
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        return frame.astype({"created_ms": np.int64, "quantity": np.int64, "unit_price": np.float64})
+
     # -- changing one order -------------------------------------------------------------
     def change_if_status(self, order_id: str, expected_status: str, values: dict[str, Any]) -> bool:
         """Set ``values`` on the order if its status is still ``expected_status``; True if it was changed.

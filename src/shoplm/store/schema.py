@@ -179,4 +179,27 @@ dashboard_sessions = Table(
     Column("expires_ms", BigInteger, nullable=False),
 )
 
+# What analytics jobs compute from the tables above, for serving: a job writes its whole result
+# at once, and nothing it reads is changed. A report is one JSON document (segments, basket
+# rules, forecasts); a user score is one number per user and kind (churn) with its reasons.
+analytics_reports = Table(
+    "analytics_reports",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("body", Text, nullable=False, doc="JSON"),
+    Column("computed_ms", BigInteger, nullable=False),
+)
+
+user_scores = Table(
+    "user_scores",
+    metadata,
+    Column("kind", String(32), primary_key=True, doc="what is scored, e.g. churn"),
+    Column("user_id", String(64), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("reasons", Text, nullable=False, default="[]", doc="JSON list of readable reasons"),
+    Column("details", Text, nullable=False, default="{}", doc="JSON object of the features behind the score"),
+    Column("computed_ms", BigInteger, nullable=False),
+)
+Index("ix_user_scores_rank", user_scores.c.kind, user_scores.c.score)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}
