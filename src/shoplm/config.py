@@ -136,6 +136,28 @@ class ServerSettings(BaseModel):
     session_hours: float = Field(default=8.0, gt=0, description="lifetime of a dashboard login")
 
 
+class AlertSettings(BaseModel):
+    """Where alerts (fraud, opinion spikes) go besides the store: one webhook, signed with HMAC-SHA256.
+
+    Each POST carries ``X-Shoplm-Timestamp`` (Unix seconds) and ``X-Shoplm-Signature:
+    sha256=HEX``, the HMAC of ``TIMESTAMP.BODY`` under ``webhook_secret``: the receiver recomputes
+    it and rejects a stale timestamp, so a captured request cannot be replayed later.
+    """
+
+    webhook_url: str = Field(default="", description="POST each new alert here; empty: store only")
+    webhook_secret: SecretStr = Field(default=SecretStr(""), description="HMAC key of the signature header")
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    max_attempts: int = Field(default=5, ge=1, le=50, description="deliveries tried per alert before giving up")
+    backoff_seconds: float = Field(default=1.0, ge=0, description="wait before the 2nd attempt; doubles after")
+
+
+class RaySettings(BaseModel):
+    """Fan-out work (per SKU, per user) on Ray: ``address`` of a cluster, or ``local`` for one here."""
+
+    address: str = Field(default="", description="empty: no Ray; 'local': start one here; else ray://HOST:PORT")
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+
 class Settings(BaseSettings):
     """Everything configurable in shoplm, typed and validated once."""
 
@@ -158,6 +180,8 @@ class Settings(BaseSettings):
     recommend: RecommendSettings = RecommendSettings()
     assistant: AssistantSettings = AssistantSettings()
     server: ServerSettings = ServerSettings()
+    alerts: AlertSettings = AlertSettings()
+    ray: RaySettings = RaySettings()
     seed: int = 0
 
     @classmethod

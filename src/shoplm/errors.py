@@ -45,6 +45,21 @@ class InputError(ShoplmError):
         return f"{where}: {self.message}" if where else self.message
 
 
+class NotFoundError(ShoplmError):
+    """What was asked for does not exist (yet): an unknown user, a report no job has written.
+
+    The HTTP service answers 404 with ``code``; the command line exits 2.
+
+    Example:
+        >>> NotFoundError("no churn scores yet: run `shoplm churn`", code="no_churn_results").code
+        'no_churn_results'
+    """
+
+    def __init__(self, message: str, *, code: str = "not_found") -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class ModelNotFoundError(ShoplmError):
     """A language model is not installed; the message names the package or path to install."""
 

@@ -37,7 +37,19 @@ from shoplm.serve.deps import ServiceState, single_query_values
 from shoplm.serve.errors import BodyTooLarge, error_body, install_error_handlers
 from shoplm.serve.live import LiveModels
 from shoplm.serve.metrics import Metrics, MetricsMiddleware
-from shoplm.serve.routers import assistant, catalog, dashboard, events, health, openai, recommendations, users
+from shoplm.serve.routers import (
+    assistant,
+    catalog,
+    customers,
+    dashboard,
+    dashboard_analytics,
+    events,
+    health,
+    openai,
+    recommendations,
+    segments,
+    users,
+)
 from shoplm.store import Store
 
 log = logging.getLogger("shoplm.serve")
@@ -53,10 +65,13 @@ ROUTERS = (
     catalog.router,
     recommendations.router,
     users.router,
+    customers.router,
+    segments.router,
     assistant.router,
     openai.router,
     health.router,
     dashboard.router,
+    dashboard_analytics.router,
 )
 
 

@@ -21,6 +21,7 @@ from fastapi import Depends, Request, Security
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from shoplm.app.insights import Insights
 from shoplm.app.recommender import ShopRecommender
 from shoplm.config import Settings
 from shoplm.ingest.pseudonymize import Pseudonymizer
@@ -147,3 +148,9 @@ async def get_recommender(request: Request) -> ShopRecommender:
             code="models_unavailable",
         )
     return shop
+
+
+def get_insights(request: Request) -> Insights:
+    """The analytics results of this shop (read from the store; no models needed)."""
+    state = get_state(request)
+    return Insights(state.store, state.pseudonymizer)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shoplm.errors import InputError, ModelFileError, ShoplmError
+from shoplm.errors import InputError, ModelFileError, NotFoundError, ShoplmError
 
 log = logging.getLogger("shoplm.serve")
 
@@ -138,6 +138,10 @@ async def _input_error(_request: Request, exc: InputError) -> JSONResponse:
     )
 
 
+async def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
+    return error_response(404, exc.code, str(exc))
+
+
 async def _model_error(_request: Request, exc: ModelFileError) -> JSONResponse:
     return error_response(503, "models_unavailable", str(exc))
 
@@ -158,6 +162,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(InputError, _input_error)  # type: ignore[arg-type]
+    app.add_exception_handler(NotFoundError, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(ModelFileError, _model_error)  # type: ignore[arg-type]
     app.add_exception_handler(ShoplmError, _shoplm_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

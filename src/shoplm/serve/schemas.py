@@ -274,3 +274,31 @@ class Readiness(BaseModel):
     model_version: str | None
     assistant: bool = Field(default=False, description="the assistant's models are loaded")
     detail: str | None = None
+
+
+# -- analytics ---------------------------------------------------------------------------------
+class ChurnWarning(BaseModel):
+    """A customer's churn probability and why (see ``shoplm churn``)."""
+
+    user_id: str | None = Field(description="the shop's user id as asked (None in lists: the store keeps no raw id)")
+    pseudonymous_id: str
+    probability: float = Field(ge=0, le=1, description="of no purchase in the churn window after the cutoff")
+    at_risk: bool = Field(description="probability at or above the warning threshold")
+    reasons: list[str] = Field(description="readable reasons, strongest first")
+    details: dict[str, Any] = Field(description="the features behind the score")
+    computed_at: str
+
+
+class AtRiskList(BaseModel):
+    threshold: float
+    warned: int = Field(description="customers at or above the threshold")
+    scored: int = Field(description="customers scored by the last churn job")
+    users: list[ChurnWarning]
+
+
+class AnalyticsReport(BaseModel):
+    """A report written by an analytics job (its keys depend on the report)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    computed_at: str

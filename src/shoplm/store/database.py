@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from shoplm.errors import ShoplmError
+from shoplm.store.alerts import AlertRepository
 from shoplm.store.analytics import AnalyticsRepository
 from shoplm.store.api_keys import ApiKeyRepository
 from shoplm.store.conversations import ConversationRepository
@@ -139,7 +140,7 @@ class Store:
     """Typed access to the shop's data. Open with :meth:`open`; close with :meth:`close`.
 
     Attributes:
-        events, items, users, orders, conversations, api_keys, analytics: the repository of each table
+        events, items, users, orders, conversations, api_keys, analytics, alerts: the repository of each table
             family (see their modules).
     """
 
@@ -158,6 +159,7 @@ class Store:
         self.conversations = ConversationRepository(self)
         self.api_keys = ApiKeyRepository(self)
         self.analytics = AnalyticsRepository(self)
+        self.alerts = AlertRepository(self)
 
     @classmethod
     def open(cls, url: str, *, create: bool = True, background_checkpoints: float | None = None) -> Store:

@@ -202,4 +202,24 @@ user_scores = Table(
 )
 Index("ix_user_scores_rank", user_scores.c.kind, user_scores.c.score)
 
+# Alerts of every kind (fraud, opinion spikes), each stored once: its id is derived from what it
+# is about (e.g. ``fraud:O123``), so a job that finds it again adds nothing. Delivery to the
+# configured webhook is tracked per alert, so a crash between finding and sending loses none.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(160), primary_key=True, doc="KIND:SUBJECT"),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(128), nullable=False, doc="the order, item or category concerned"),
+    Column("score", Float, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False, doc="JSON: reasons and evidence"),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("delivered_ms", BigInteger, nullable=True, doc="when the webhook acknowledged it"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+)
+Index("ix_alerts_kind_created", alerts.c.kind, alerts.c.created_ms)
+Index("ix_alerts_pending", alerts.c.delivered_ms, alerts.c.attempts)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}
