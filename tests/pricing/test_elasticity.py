@@ -105,7 +105,10 @@ def test_the_panel_takes_sales_only_with_median_prices() -> None:
             "is_return": [False, False, True, False],
         }
     )
-    panel = weekly_price_panel(frame, {"a": "mugs"})
+    panel = weekly_price_panel(frame, {"a": "mugs"}, price_from="all_lines")
     assert panel[["item_id", "quantity", "price", "category"]].values.tolist() == [["a", 12, 2.5, "mugs"]]
+    # The small buyer's price: the bulk line's lower unit price is not the price asked.
+    small = weekly_price_panel(frame, {"a": "mugs"})
+    assert small[["quantity", "price"]].values.tolist() == [[12, 3.0]]
     with pytest.raises(InputError, match="no sales"):
         weekly_price_panel(frame[frame["is_return"]], {"a": "mugs"})

@@ -18,9 +18,9 @@ demand) says more about how the shop sets prices than about customers, so it is
 ``"confounded"``. Only an interval wholly below -1 is ``"elastic"`` and wholly in (-1, 0]
 ``"inelastic"``.
 
-Prices: the week's price of an item is the median unit price of its lines that week (a
-median, since Online Retail gives lower unit prices on bulk lines: a mean would tie the price
-to the quantity). Returns are left out: they are not demand at a price.
+Prices: the week's price of an item is the median unit price of its small lines that week
+(see :func:`weekly_price_panel`: Online Retail gives bulk lines lower unit prices, which would
+tie the price to the quantity). Returns are left out: they are not demand at a price.
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -42,7 +42,6 @@ from typing import Any, Self
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from shoplm.errors import InputError
 from shoplm.estimator import Estimator
@@ -51,26 +50,41 @@ PANEL_COLUMNS = ["item_id", "week", "category", "quantity", "price"]
 VERDICTS = ("elastic", "inelastic", "undetermined", "confounded", "no_variation")
 
 
-def weekly_price_panel(transactions: pd.DataFrame, item_category: dict[str, str] | pd.Series) -> pd.DataFrame:
-    """Units sold and the median unit price per item and week, with the item's category.
+PRICE_MEASURES = ("small_orders", "all_lines")
+
+
+def weekly_price_panel(
+    transactions: pd.DataFrame, item_category: dict[str, str] | pd.Series, *, price_from: str = "small_orders"
+) -> pd.DataFrame:
+    """Units sold and the price asked per item and week, with the item's category.
 
     Args:
         transactions: the shared transactions frame (:mod:`shoplm.ingest.transactions`).
         item_category: item id -> category; items without one are left out.
+        price_from: ``"small_orders"`` (default): the median unit price of the item's lines at
+            or below its median line quantity, i.e. the price a small buyer was asked;
+            ``"all_lines"``: the median over every line. Online Retail gives bulk lines lower
+            unit prices, so over all lines a week with a big order shows a low price *because*
+            of the quantity: the measure then mixes the shop's tiers into the customers'
+            response (on Online Retail it moves every category's estimate from about -0.7 to
+            about -1.4; see ``benchmarks/elasticity/README.md``).
 
     Returns:
-        Columns item_id, week (the Monday starting it), category, quantity, price.
+        Columns item_id, week (the Monday starting it), category, quantity, price; item-weeks
+        without a small-order line have no small-order price and are left out.
     """
+    if price_from not in PRICE_MEASURES:
+        raise InputError(f"price_from must be one of {', '.join(PRICE_MEASURES)}, not {price_from!r}")
     sales = transactions[~transactions["is_return"] & (transactions["quantity"] > 0)]
     if sales.empty:
         raise InputError("no sales lines: every line is a return or has no quantity")
-    week = sales["timestamp"].dt.to_period("W-SUN").dt.start_time
-    panel = (
-        sales.assign(week=week)
-        .groupby(["item_id", "week"], sort=True)
-        .agg(quantity=("quantity", "sum"), price=("unit_price", "median"))
-        .reset_index()
-    )
+    sales = sales.assign(week=sales["timestamp"].dt.to_period("W-SUN").dt.start_time)
+    units = sales.groupby(["item_id", "week"], sort=True)["quantity"].sum()
+    priced = sales
+    if price_from == "small_orders":
+        priced = sales[sales["quantity"] <= sales.groupby("item_id")["quantity"].transform("median")]
+    price = priced.groupby(["item_id", "week"], sort=True)["unit_price"].median()
+    panel = pd.DataFrame({"quantity": units, "price": price}).dropna().reset_index()
     mapping = pd.Series(item_category) if not isinstance(item_category, pd.Series) else item_category
     panel["category"] = panel["item_id"].map(mapping)
     return panel.dropna(subset=["category"])[PANEL_COLUMNS].reset_index(drop=True)
@@ -174,6 +188,8 @@ class ElasticityModel(Estimator):
         usable = usable[weeks_seen >= self.min_weeks_per_item]
         if usable.empty:
             raise InputError(f"no item sold in {self.min_weeks_per_item} or more weeks: nothing to learn from")
+        from scipy import stats  # here: serving answers what-ifs from stored rows without SciPy
+
         z = float(stats.norm.ppf(0.5 + self.level / 200))
         rows = []
         for category, part in usable.groupby("category", sort=True):
@@ -228,38 +244,10 @@ class ElasticityModel(Estimator):
             InputError: an unknown category, or a change at or below -100%.
         """
         self.check_fitted()
-        if not -1 < change <= 10:
-            raise InputError(f"a price change must be above -100% and at most +1000%, not {change:+.0%}")
         found = self.table_[self.table_["category"] == category]
         if found.empty:
             raise InputError(f"no elasticity for category {category!r}", field="category")
-        row = found.iloc[0]
-        factor = 1.0 + change
-        answer: dict[str, Any] = {
-            "category": category,
-            "price_change": change,
-            "elasticity": _num(row["elasticity"]),
-            "interval": [_num(row["ci_low"]), _num(row["ci_high"])],
-            "level": self.level,
-            "verdict": row["verdict"],
-            "baseline": {"weekly_units": _num(row["weekly_units"]), "weekly_revenue": _num(row["weekly_revenue"])},
-        }
-        if row["verdict"] == "no_variation":
-            answer["note"] = "prices of this category barely moved: the data cannot tell how demand responds"
-            return answer
-        units = [factor ** row[key] for key in ("elasticity", "ci_low", "ci_high")]
-        low, high = sorted(units[1:])
-        answer["units"] = {
-            "change": units[0] - 1,
-            "interval": [low - 1, high - 1],
-            "weekly": row["weekly_units"] * units[0],
-        }
-        answer["revenue"] = {
-            "change": factor * units[0] - 1,
-            "interval": [factor * low - 1, factor * high - 1],
-            "weekly": row["weekly_revenue"] * factor * units[0],
-        }
-        return answer
+        return what_if(found.iloc[0].to_dict(), change, level=self.level)
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         numeric = [c for c in self.table_.columns if c not in ("category", "verdict")]
@@ -276,3 +264,47 @@ class ElasticityModel(Estimator):
 
 def _num(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
+
+
+def what_if(row: dict[str, Any], change: float, *, level: float = 95.0) -> dict[str, Any]:
+    """The what-if answer from one row of :meth:`ElasticityModel.table` (what serving stores).
+
+    Units scale by ``(1 + change) ** elasticity`` and revenue by ``(1 + change) ** (1 + elasticity)``;
+    the intervals come from the elasticity's interval. A category without price variation gets
+    no numbers, only a note.
+
+    Example:
+        >>> row = {"category": "mugs", "elasticity": -2.0, "ci_low": -2.5, "ci_high": -1.5,
+        ...        "verdict": "elastic", "weekly_units": 100.0, "weekly_revenue": 500.0}
+        >>> answer = what_if(row, 0.1)
+        >>> round(answer["units"]["change"], 3), round(answer["revenue"]["weekly"], 1)
+        (-0.174, 454.5)
+    """
+    if not -1 < change <= 10:
+        raise InputError(f"a price change must be above -100% and at most +1000%, not {change:+.0%}", field="change")
+    factor = 1.0 + change
+    answer: dict[str, Any] = {
+        "category": row["category"],
+        "price_change": change,
+        "elasticity": _num(row["elasticity"]),
+        "interval": [_num(row["ci_low"]), _num(row["ci_high"])],
+        "level": level,
+        "verdict": row["verdict"],
+        "baseline": {"weekly_units": _num(row["weekly_units"]), "weekly_revenue": _num(row["weekly_revenue"])},
+    }
+    if row["verdict"] == "no_variation":
+        answer["note"] = "prices of this category barely moved: the data cannot tell how demand responds"
+        return answer
+    units = [factor ** float(row[key]) for key in ("elasticity", "ci_low", "ci_high")]
+    low, high = sorted(units[1:])
+    answer["units"] = {
+        "change": units[0] - 1,
+        "interval": [low - 1, high - 1],
+        "weekly": row["weekly_units"] * units[0],
+    }
+    answer["revenue"] = {
+        "change": factor * units[0] - 1,
+        "interval": [factor * low - 1, factor * high - 1],
+        "weekly": row["weekly_revenue"] * factor * units[0],
+    }
+    return answer
