@@ -1,11 +1,84 @@
-"""The ``shoplm`` commands of the customers domain; :func:`register` adds them to the app."""
+"""The ``shoplm`` commands of the customers domain; :func:`register` adds them to the app.
+
+Example:
+    $ shoplm bench clv --data ../shared/data/cdnow/CDNOW_master.txt --out clv.json
+    $ shoplm bench churn --data ../shared/data/retail/online_retail.csv.gz --out churn.json
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from shoplm.cli.common import console, handle_errors
+
 __all__ = ["register"]
+
+OutOpt = Annotated[Path | None, typer.Option("--out", help="write the report as JSON here (and a PNG chart beside it)")]
+
+
+@handle_errors
+def bench_clv(
+    data: Annotated[Path, typer.Option("--data", help="CDNOW-format file: customer_id date(YYYYMMDD) cds dollars")],
+    out: OutOpt = None,
+    calibration_end: Annotated[str, typer.Option(help="last day of the calibration period")] = "1997-09-30",
+    holdout_weeks: Annotated[int, typer.Option(help="holdout length in weeks")] = 39,
+    sample_fraction: Annotated[float, typer.Option(help="share of customers in the Fader-style sample")] = 0.1,
+    seed: Annotated[int, typer.Option(help="seed of the sample")] = 0,
+) -> None:
+    """BG/NBD + Gamma-Gamma on a CDNOW-format file, beside lifetimes (the reference) and a naive rate."""
+    from shoplm.customers.clv_bench import run_clv_benchmark
+
+    report = run_clv_benchmark(
+        data,
+        out,
+        calibration_end=calibration_end,
+        holdout_weeks=holdout_weeks,
+        sample_fraction=sample_fraction,
+        seed=seed,
+    )
+    shown = {
+        "params": report["params"],
+        "reference": report["reference"]["params"] if report["reference"] else None,
+        "max_relative_difference": report["max_relative_difference"],
+        "holdout": report["holdout"],
+        "naive": report["naive"],
+        "fader_sample": {k: report["fader_sample"][k] for k in ("n_customers", "params", "published")},
+    }
+    if report.get("reference_note"):
+        shown["reference_note"] = report["reference_note"]
+    console.print_json(json.dumps(shown))
+    if out:
+        console.print(f"[green]✓[/] report written to {out}")
+
+
+@handle_errors
+def bench_churn(
+    data: Annotated[Path, typer.Option("--data", help="Online Retail (or Online Retail II) CSV, optionally .gz")],
+    out: OutOpt = None,
+    horizon_days: Annotated[int, typer.Option(help="churn = no purchase in this many days after a cutoff")] = 90,
+    evaluate: Annotated[int, typer.Option(help="how many of the latest monthly cutoffs are reported")] = 3,
+    seed: Annotated[int, typer.Option(help="model seed")] = 0,
+) -> None:
+    """Behavioural churn model against BG/NBD's P(alive) and an RFM logistic regression, several cutoffs."""
+    from shoplm.customers.churn_bench import run_churn_benchmark
+
+    report = run_churn_benchmark(data, out, horizon_days=horizon_days, n_evaluated=evaluate, seed=seed)
+    shown = {
+        "models": report["models"],
+        "evaluated_cutoffs": report["protocol"]["evaluated_cutoffs"],
+        "auc_gain_over_bgnbd": report["auc_gain_over_bgnbd"],
+        "auc_gain_over_rfm_logreg": report["auc_gain_over_rfm_logreg"],
+    }
+    console.print_json(json.dumps(shown))
+    if out:
+        console.print(f"[green]✓[/] report written to {out}")
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this domain's commands to ``app`` and its benchmarks to ``bench_app``."""
+    bench_app.command("clv")(bench_clv)
+    bench_app.command("churn")(bench_churn)
