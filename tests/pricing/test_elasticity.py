@@ -8,7 +8,7 @@ import pytest
 
 from shoplm.errors import InputError
 from shoplm.estimator import Estimator
-from shoplm.pricing.elasticity import ElasticityModel, demean_two_way, weekly_price_panel
+from shoplm.pricing.elasticity import ElasticityModel, demean_two_way, weekly_price_panel, what_if
 from tests.estimator_contract import EstimatorContract
 
 
@@ -112,3 +112,11 @@ def test_the_panel_takes_sales_only_with_median_prices() -> None:
     assert small[["quantity", "price"]].values.tolist() == [[12, 3.0]]
     with pytest.raises(InputError, match="no sales"):
         weekly_price_panel(frame[frame["is_return"]], {"a": "mugs"})
+
+
+def test_a_row_stored_as_json_answers_the_same() -> None:
+    import json
+
+    model = ElasticityModel().fit(synthetic_panel(elasticities={"flat": -1.0}, price_sd=0.0))
+    row = json.loads(model.table().to_json(orient="records"))[0]  # NaN elasticity becomes null
+    assert what_if(row, 0.1)["verdict"] == "no_variation" and what_if(row, 0.1)["elasticity"] is None

@@ -85,7 +85,7 @@ def metric_samples(text: str, *, by_worker: bool = False) -> dict[SampleKey, flo
 
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
-    from shoplm.app import jobs
+    from shoplm.app import analytics, jobs
     from shoplm.app.assistant import Assistant
     from shoplm.app.keys import KeyStore
     from shoplm.assistant.training import train_assistant
@@ -105,6 +105,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
         # The assistant's ground: orders (ingested after training, so the recommenders are
         # trained on events alone as before) and the shop's policies where the assistant looks.
         ingest("orders", manifest.files["orders"], store=store, settings=settings)
+        # The analytics results the routes and the dashboard's panels serve.
+        for job in (analytics.run_churn, analytics.run_segments, analytics.run_pricing):
+            job(store, settings)
         shutil.copytree(manifest.policies_dir, settings.data_dir / "policies")
         # The assistant's models (intents, sentiment), trained once per session: a service loads
         # them instead of training on its first message (tens of seconds on 2 busy cores).

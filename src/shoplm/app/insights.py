@@ -36,6 +36,7 @@ REPORT_COMMANDS = {
     "segments": "shoplm segments",
     "basket": "shoplm segments",
     "forecast": "shoplm reorder",
+    "pricing": "shoplm pricing",
 }
 
 
@@ -66,6 +67,25 @@ class Insights:
             command = REPORT_COMMANDS.get(name, "the analytics job")
             raise NotFoundError(f"no {name} results yet: run `{command}`", code=f"no_{name}_results")
         return {**found["body"], "computed_at": iso_time(found["computed_ms"])}
+
+    def pricing(self, category: str, *, change: float | None = None) -> dict[str, Any]:
+        """The category's elasticity, verdict and, given ``change`` (0.1 is +10%), the what-if answer.
+
+        Raises:
+            NotFoundError: no pricing job has run, or the category has no elasticity.
+            InputError: a change at or below -100%.
+        """
+        from shoplm.pricing.elasticity import what_if
+
+        report = self.report("pricing")
+        rows = {row["category"]: row for row in report["categories"]}
+        if category not in rows:
+            known = ", ".join(sorted(rows)[:10])
+            raise NotFoundError(f"no elasticity for category {category!r} (known: {known})", code="unknown_category")
+        answer = what_if(rows[category], 0.0 if change is None else change, level=report["level"])
+        answer["computed_at"] = report["computed_at"]
+        answer["evidence"] = {k: rows[category][k] for k in ("n", "items", "within_sd", "share_moved", "se")}
+        return answer
 
     def churn(self, user_id: str, *, pseudonymous: bool = False) -> dict[str, Any]:
         """The user's churn warning: probability, whether it is a warning, and why.

@@ -15,8 +15,9 @@ Where the data cannot tell, no claim is made: a category whose prices barely mov
 items, or with too few items whose prices move, gets the verdict ``"no_variation"``; one
 whose interval straddles -1 is ``"undetermined"``; a *positive* slope (price rising with
 demand) says more about how the shop sets prices than about customers, so it is
-``"confounded"``. Only an interval wholly below -1 is ``"elastic"`` and wholly in (-1, 0]
-``"inelastic"``.
+``"confounded"``. Only an interval wholly below -1 is ``"elastic"``, and one wholly above -1
+(and not wholly above 0) is ``"inelastic"``: units move by a smaller share than the price,
+possibly not at all.
 
 Prices: the week's price of an item is the median unit price of its small lines that week
 (see :func:`weekly_price_panel`: Online Retail gives bulk lines lower unit prices, which would
@@ -262,8 +263,9 @@ class ElasticityModel(Estimator):
             self.table_[column] = self.table_[column].astype(str)
 
 
-def _num(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
+def _num(value: float | None) -> float | None:
+    # A stored row comes back from JSON with None where the fit had NaN.
+    return float(value) if value is not None and np.isfinite(value) else None
 
 
 def what_if(row: dict[str, Any], change: float, *, level: float = 95.0) -> dict[str, Any]:

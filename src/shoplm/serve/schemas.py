@@ -302,3 +302,26 @@ class AnalyticsReport(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     computed_at: str
+
+
+class PriceChange(BaseModel):
+    change: float = Field(description="relative change (−0.1 is −10%)")
+    interval: list[float | None]
+    weekly: float | None
+
+
+class PriceAnswer(BaseModel):
+    """A category's elasticity and the what-if answer (see ``shoplm pricing``)."""
+
+    category: str
+    price_change: float
+    elasticity: float | None
+    interval: list[float | None] = Field(description="the elasticity's interval at ``level``")
+    level: float
+    verdict: str = Field(description="elastic, inelastic, undetermined, confounded or no_variation")
+    baseline: dict[str, float | None]
+    units: PriceChange | None = None
+    revenue: PriceChange | None = None
+    note: str | None = None
+    evidence: dict[str, float | int | None]
+    computed_at: str

@@ -1,0 +1,175 @@
+"""Analytics jobs: read the store's orders, fit the domain models, store their results for serving.
+
+Each job reads (orders, items, users, events), never changes what it read, and replaces its
+own result whole (:mod:`shoplm.store.analytics`): churn scores per user, and the reports
+``pricing``, ``segments``, ``basket``, ``forecast`` and ``churn``. The fitted models are kept
+as a version under ``models_dir/analytics/<job>/`` (the estimator contract: no pickle), so a
+result can be traced to the model that made it.
+
+Example:
+    >>> import tempfile
+    >>> from shoplm.config import Settings
+    >>> from shoplm.store import Store
+    >>> settings = Settings(data_dir=tempfile.mkdtemp())
+    >>> store = Store.open(settings.database_url)
+    >>> read_transactions(store).frame.empty
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from shoplm.config import Settings
+from shoplm.errors import InputError
+from shoplm.estimator import Estimator
+from shoplm.ingest.transactions import RetailFile, transactions_from_order_lines
+from shoplm.store import Store
+
+
+def read_transactions(store: Store) -> RetailFile:
+    """Every kept order line of the store as the transactions frame (see :mod:`shoplm.ingest.transactions`)."""
+    return transactions_from_order_lines(store.orders.all_lines())
+
+
+def _require_orders(found: RetailFile, job: str) -> pd.DataFrame:
+    if found.frame.empty:
+        raise InputError(f"{job}: the store has no orders yet (ingest orders, or `shoplm import uci-retail FILE`)")
+    return found.frame
+
+
+def save_job_model(settings: Settings, job: str, model: Estimator, name: str) -> Path:
+    """Keep a job's fitted model under ``models_dir/analytics/<job>/<name>`` (replaced atomically)."""
+    return model.save(settings.models_dir / "analytics" / job / name)
+
+
+def item_categories(store: Store) -> pd.Series:
+    """Item id -> category from the catalog (items without one are left out)."""
+    catalog = store.items.catalog(["item_id", "category"])
+    catalog = catalog[catalog["category"].fillna("") != ""]
+    return pd.Series(catalog["category"].to_numpy(), index=catalog["item_id"].to_numpy())
+
+
+# -- price sensitivity ----------------------------------------------------------------------
+def run_pricing(store: Store, settings: Settings) -> dict[str, Any]:
+    """Fit the elasticity per category on the store's orders; store the ``pricing`` report.
+
+    Returns:
+        The report: one row per category (elasticity, interval, verdict, baseline) and counts.
+    """
+    from shoplm.pricing.elasticity import ElasticityModel, weekly_price_panel
+
+    started = time.perf_counter()
+    found = read_transactions(store)
+    frame = _require_orders(found, "pricing")
+    categories = item_categories(store)
+    if categories.empty:
+        raise InputError("pricing: no item has a category (elasticities are per category)")
+    model = ElasticityModel().fit(weekly_price_panel(frame, categories))
+    save_job_model(settings, "pricing", model, "elasticity")
+    table = model.table()
+    report = {
+        "level": model.level,
+        "currency": found.currency,
+        "categories": json.loads(table.to_json(orient="records")),
+        "verdicts": {v: int((table["verdict"] == v).sum()) for v in sorted(table["verdict"].unique())},
+        "dropped_lines": found.dropped,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    store.analytics.save_report("pricing", report)
+    return report
+
+
+# -- churn ------------------------------------------------------------------------------------
+def run_churn(store: Store, settings: Settings, *, horizon_days: int = 90) -> dict[str, Any]:
+    """Fit the churn model on the store's orders; store every customer's score with reasons.
+
+    The model learns from past cutoffs whose ``horizon_days`` window is complete, then scores
+    every customer as of the day after the newest order. Guests (no user id) are not scored.
+
+    Returns:
+        The ``churn`` report: cutoff, customers scored and warned, a histogram of probabilities,
+        and how the model was fitted (or which documented fallback it used).
+    """
+    from shoplm.app.insights import CHURN_WARNING_AT
+    from shoplm.customers.churn import ChurnModel
+
+    started = time.perf_counter()
+    frame = _require_orders(read_transactions(store), "churn")
+    customers = frame[frame["customer_id"] != ""]
+    if customers.empty:
+        raise InputError("churn: every order is a guest checkout; churn is per customer")
+    model = ChurnModel(horizon_days=horizon_days, seed=settings.seed).fit(customers)
+    save_job_model(settings, "churn", model, "model")
+    warnings = model.warnings(customers)
+    scores = pd.DataFrame(
+        {
+            "user_id": [w.customer_id for w in warnings],
+            "score": [w.probability for w in warnings],
+            "reasons": [w.reasons for w in warnings],
+            "details": [{"reason_codes": w.reason_codes, "cutoff": w.cutoff} for w in warnings],
+        }
+    )
+    store.analytics.replace_user_scores("churn", scores)
+    edges = [i / 10 for i in range(11)]
+    counts = pd.cut(scores["score"], edges, include_lowest=True).value_counts(sort=False).tolist()
+    report = {
+        "horizon_days": horizon_days,
+        "cutoff": warnings[0].cutoff if warnings else None,
+        "scored": len(scores),
+        "warned": int((scores["score"] >= CHURN_WARNING_AT).sum()),
+        "threshold": CHURN_WARNING_AT,
+        "histogram": [
+            {"bin": f"{lo:.0%}–{hi:.0%}", "count": int(n)}
+            for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
+        ],
+        "fallback": getattr(model, "fallback_", None),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    store.analytics.save_report("churn", report)
+    return report
+
+
+# -- segments and basket rules ------------------------------------------------------------------
+def run_segments(
+    store: Store, settings: Settings, *, method: str = "rfm", min_support: float = 0.01, top_rules: int = 30
+) -> dict[str, Any]:
+    """Segment the store's customers and mine its basket rules; store the ``segments`` and ``basket`` reports.
+
+    Args:
+        method: ``rfm`` (named RFM segments) or ``kmeans`` (profile clusters).
+        min_support: the basket rules' minimum support (share of orders holding an itemset).
+        top_rules: rules kept in the report (highest lift first).
+
+    Returns:
+        ``{"segments": <segments report>, "basket": <basket report>}``.
+    """
+    from shoplm.segments.api import basket_rules_summary, segment_customers
+
+    started = time.perf_counter()
+    frame = _require_orders(read_transactions(store), "segments")
+    customers = frame[frame["customer_id"] != ""]
+    if customers.empty:
+        raise InputError("segments: every order is a guest checkout; segments are of customers")
+    categories = item_categories(store)
+    result = segment_customers(
+        customers, method=method, item_category=categories.to_dict() or None, seed=settings.seed
+    )
+    save_job_model(settings, "segments", result.model, method)
+    segments = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
+    store.analytics.save_report("segments", segments)
+
+    started = time.perf_counter()
+    basket = basket_rules_summary(frame, min_support=min_support, top=top_rules)
+    titles = store.items.catalog(["item_id", "title"]).set_index("item_id")["title"]
+    for rule in basket["top_rules"]:
+        for side in ("antecedents", "consequents"):
+            rule[f"{side[:-1]}_titles"] = [str(titles.get(item, item)) for item in rule[side]]
+    basket["seconds"] = round(time.perf_counter() - started, 2)
+    store.analytics.save_report("basket", basket)
+    return {"segments": segments, "basket": basket}
