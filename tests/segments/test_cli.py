@@ -1,0 +1,73 @@
+"""``shoplm segments`` and ``shoplm bench basket`` on tiny generated Online Retail files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shoplm.cli import app
+from tests.segments.retail_fixture import line, paired_shop, write_retail_csv
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def retail_file(tmp_path: Path, fillers: int = 8, pairs: int = 2) -> Path:
+    import pandas as pd
+
+    shop = paired_shop(invoices=160 * pairs // 2, days=100, fillers=fillers, pairs=pairs)
+    shop = pd.concat([shop, pd.DataFrame([line("C1", "00001", "A", 50.0, -2, 3.0)])], ignore_index=True)
+    return write_retail_csv(shop, tmp_path / "retail.csv")
+
+
+def test_segments_json_and_files(tmp_path: Path) -> None:
+    path = retail_file(tmp_path)
+    out, assignments = tmp_path / "segments.json", tmp_path / "customers.csv"
+    result = invoke(
+        "segments", "--data", str(path), "--rules", "3", "--min-support", "0.1",
+        "--out", str(out), "--assignments", str(assignments), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["method"] == "rfm" and report["customers"] == 30
+    assert sum(s["customers"] for s in report["segments"]) == 30
+    assert {"segment", "customers", "top_categories", "tags", "value"} <= set(report["segments"][0])
+    assert report["basket_rules"]["return_lines_left_out"] == 1
+    assert len(report["basket_rules"]["top_rules"]) == 3
+    assert len(assignments.read_text().splitlines()) == 31  # header + one line per customer
+
+    table = invoke("segments", "--data", str(path), "--method", "kmeans", "--segments", "2")
+    assert table.exit_code == 0, table.output
+    assert "segment 1" in table.output and "segment 2" in table.output
+
+
+def test_bench_basket_writes_json_and_chart(tmp_path: Path) -> None:
+    out = tmp_path / "basket.json"
+    result = invoke("bench", "basket", "--data", str(retail_file(tmp_path, fillers=20, pairs=12)), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert set(report["models"]) == {"rules", "rules+popularity", "co-occurrence", "popularity"}
+    assert report["data"]["test_cases"] > 10
+    # A hidden pair item (two cases in three) is its partner's: rules find it, while popularity
+    # has ten slots for 24 pair items of about the same sales.
+    assert report["models"]["rules"]["HR@10"] >= 0.5
+    assert report["models"]["rules"]["HR@10"] > report["models"]["popularity"]["HR@10"] + 0.2
+    assert report["settings"]["min_support"] in (0.02, 0.01, 0.005)
+    assert out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path) -> None:
+    missing = invoke("segments", "--data", str(tmp_path / "nope.csv"))
+    assert missing.exit_code == 2 and "no such file" in missing.output
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("order,sku\n1,A\n")
+    result = invoke("bench", "basket", "--data", str(wrong))
+    assert result.exit_code == 2
+    assert "missing InvoiceNo" in result.output
+    method = invoke("segments", "--data", str(retail_file(tmp_path)), "--method", "tarot")
+    assert method.exit_code == 2 and "unknown segmentation method" in method.output
