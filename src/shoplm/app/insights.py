@@ -87,6 +87,16 @@ class Insights:
         answer["evidence"] = {k: rows[category][k] for k in ("n", "items", "within_sd", "share_moved", "se")}
         return answer
 
+    def fraud_alerts(self, *, limit: int = 50, since_ms: int = 0) -> dict[str, Any]:
+        """The newest fraud alerts (each with the rules and features behind it) and how many there are."""
+        alerts = self.store.alerts.recent("fraud", limit=limit, since_ms=since_ms)
+        for alert in alerts:
+            alert["created_at"] = iso_time(alert.pop("created_ms"))
+            delivered = alert.pop("delivered_ms")
+            alert["delivered_at"] = iso_time(delivered) if delivered is not None else None
+            alert.pop("last_error", None)
+        return {"total": self.store.alerts.count("fraud"), "alerts": alerts}
+
     def churn(self, user_id: str, *, pseudonymous: bool = False) -> dict[str, Any]:
         """The user's churn warning: probability, whether it is a warning, and why.
 

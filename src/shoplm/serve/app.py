@@ -48,6 +48,7 @@ from shoplm.serve.routers import (
     openai,
     pricing,
     recommendations,
+    risk,
     segments,
     users,
 )
@@ -69,6 +70,7 @@ ROUTERS = (
     customers.router,
     segments.router,
     pricing.router,
+    risk.router,
     assistant.router,
     openai.router,
     health.router,

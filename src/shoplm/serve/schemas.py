@@ -325,3 +325,22 @@ class PriceAnswer(BaseModel):
     note: str | None = None
     evidence: dict[str, float | int | None]
     computed_at: str
+
+
+class Alert(BaseModel):
+    """One alert, stored once; ``body`` holds its reasons and evidence."""
+
+    alert_id: str
+    kind: str
+    subject: str = Field(description="the order, item or category concerned")
+    score: float
+    title: str
+    body: dict[str, Any]
+    attempts: int = Field(description="webhook deliveries tried")
+    created_at: str
+    delivered_at: str | None = Field(description="when the webhook acknowledged it; None without one")
+
+
+class AlertList(BaseModel):
+    total: int
+    alerts: list[Alert]

@@ -49,3 +49,19 @@ def segments_fragment(request: Request, _key: DashboardKey) -> Response:
 def forecast_fragment(request: Request, _key: DashboardKey) -> Response:
     forecast, missing = _report(get_insights(request), "forecast")
     return templates.TemplateResponse(request, "_forecast.html", {"forecast": forecast, "missing": missing})
+
+
+@router.get("/risk", response_class=HTMLResponse)
+def risk_fragment(request: Request, _key: DashboardKey) -> Response:
+    found = get_insights(request).fraud_alerts(limit=50)
+    rules: dict[str, int] = {}
+    for alert in found["alerts"]:
+        for rule in alert["body"].get("rules", []):
+            rules[rule["name"]] = rules.get(rule["name"], 0) + 1
+    context = {
+        "alerts": found["alerts"],
+        "total": found["total"],
+        "rules": [{"rule": name, "count": count} for name, count in sorted(rules.items(), key=lambda r: -r[1])],
+        "missing": "no fraud alerts yet: run `shoplm fraud`",
+    }
+    return templates.TemplateResponse(request, "_risk.html", context)
