@@ -39,7 +39,15 @@ def test_bench_writes_the_figures(tiny_store: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(_app(), ["bench", "fraud", "--data", str(tiny_store), "--out", str(out)])
     assert result.exit_code == 0, result.output
     results = json.loads(out.read_text())
-    assert set(results["models"]) == {"shoplm", "ecod", "iforest", "copod", "rules"}
+    assert set(results["models"]) == {
+        "shoplm",
+        "shoplm_no_rules",
+        "ecod_one_sided",
+        "ecod",
+        "iforest",
+        "copod",
+        "rules",
+    }
     assert results["best"] in results["models"]
     for figures in results["models"].values():
         assert set(figures["precision_at_k"]) == {"10", "25", "50"}

@@ -67,7 +67,7 @@ def bench_fraud(
         title=f"{info['reported_orders']:,} later orders, {info['reported_fraud']} fraud; "
         f"{info['alerts_at_1pct']} alerts at 1% (best possible recall {info['recall_ceiling_at_1pct']:.2f})"
     )
-    for column in ("model", *(f"P@{k}" for k in ks), "recall@1%", "AP"):
+    for column in ("model", *(f"P@{k}" for k in ks), "recall@1%", "AP", "alerts for all fraud"):
         table.add_column(column)
     for name, figures in results["models"].items():
         table.add_row(
@@ -75,11 +75,13 @@ def bench_fraud(
             *(f"{figures['precision_at_k'][k]:.3f}" for k in ks),
             f"{figures['recall_at_1pct']:.3f}",
             f"{figures['average_precision']:.3f}",
+            f"{figures['alerts_for_full_recall']:,}",
         )
     console.print(table)
     chosen = results["selection"]
+    tied = f" (tied with {', '.join(results['best_tied_with'])})" if results["best_tied_with"] else ""
     console.print(
-        f"best: {results['best']}; shoplm settings chosen on the earlier orders: combine={chosen['combine']}, "
+        f"best: {results['best']}{tied}; shoplm settings chosen on the earlier orders: combine={chosen['combine']}, "
         f"rule_weight={chosen['rule_weight']}, one_sided={chosen['one_sided']} ({results['seconds']:.0f} s)"
     )
     if out is not None:

@@ -8,11 +8,16 @@ Protocol (the same for any demo store, whatever its seed or size):
   history's fraud labels. The later orders are the *reported* part: scored by the models fitted
   on the history, as new orders would be; their labels are used only to compute the figures.
 - ``ground_truth.json`` (``fraud_orders``) is read only for labels, never as model input.
-- Models: ``shoplm`` (the chosen ensemble with rules), ``ecod``, ``iforest``, ``copod`` (each
-  detector alone, same features, no rules) and ``rules`` (rule points alone, ties broken at random).
+- Models: ``shoplm`` (the chosen ensemble with rules), ``shoplm_no_rules`` (the same ensemble
+  without the rules' points), ``ecod_one_sided`` (ECOD alone on shoplm's one-sided features),
+  ``ecod``, ``iforest``, ``copod`` (the single-detector baselines: each PyOD detector off the
+  shelf on the same features, without the one-sided cut and without rules) and ``rules`` (rule
+  points alone, ties broken at random).
 - Figures: precision@k, recall at a 1% alert rate (alerts = 1% of reported orders, with the
-  best possible recall at that many alerts beside it), average precision, and recall at 1% per
-  fraud reason.
+  best possible recall at that many alerts beside it), average precision, how many alerts it
+  takes to catch every fraud, and recall at 1% per fraud reason.
+- Variants: the same on features built without sign-up times, without the users table, and
+  without events, as a store that lacks them would give.
 """
 
 from __future__ import annotations
@@ -176,6 +181,12 @@ def _average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(labels, scores)) if labels.any() else math.nan
 
 
+def _alerts_for_full_recall(labels: np.ndarray, scores: np.ndarray) -> int:
+    """How many alerts, riskiest first, it takes to catch every fraud (the number of fraud at best)."""
+    ranked = labels[np.argsort(-scores, kind="stable")]
+    return int(np.flatnonzero(ranked)[-1]) + 1 if ranked.any() else 0
+
+
 def _figures(
     labels: np.ndarray, scores: np.ndarray, ks: tuple[int, ...], reasons: list[list[str]], rate: float
 ) -> dict[str, Any]:
@@ -190,6 +201,7 @@ def _figures(
         "precision_at_k": {str(k): round(precision_at_k(labels, scores, k), 4) for k in ks},
         "recall_at_1pct": round(recall, 4),
         "average_precision": round(_average_precision(labels, scores), 4),
+        "alerts_for_full_recall": _alerts_for_full_recall(labels, scores),
         "recall_at_1pct_by_reason": by_reason,
         "curve": [round(precision_at_k(labels, scores, k), 4) for k in range(1, min(CHART_MAX_K, len(scores)) + 1)],
     }
@@ -233,7 +245,15 @@ def _chart(results: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, figures in results["models"].items():
         curve = figures["curve"]
-        ax.plot(range(1, len(curve) + 1), curve, label=name, linewidth=2.2 if name == "shoplm" else 1.2)
+        # shoplm drawn thick and on top; the ablations dashed, the baselines plain.
+        style = {"color": "black", "linewidth": 2.6, "zorder": 5} if name == "shoplm" else {"linewidth": 1.2}
+        if name.startswith(("shoplm_", "ecod_")):
+            style["linestyle"] = "--"
+        ax.plot(range(1, len(curve) + 1), curve, label=name, **style)
+    n_fraud = results["data"]["reported_fraud"]
+    longest = max(len(f["curve"]) for f in results["models"].values())
+    ks = np.arange(1, longest + 1)
+    ax.plot(ks, np.minimum(1.0, n_fraud / ks), color="grey", linestyle="--", linewidth=0.8, label="best possible")
     alerts = results["data"]["alerts_at_1pct"]
     ax.axvline(alerts, color="grey", linestyle=":", linewidth=1)
     ax.text(alerts, 0.02, " 1% alert rate", color="grey", fontsize=8)
@@ -248,6 +268,62 @@ def _chart(results: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+VARIANTS = {
+    "no_signup_times": ("signup", "users without sign-up times: account age is the time since first seen"),
+    "no_account_data": ("users", "no users table: no account country, account age since first seen"),
+    "no_events": ("events", "no events: no sessions, no activity history, no bot flags"),
+}
+
+
+def _evaluate(
+    split: tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray, list[list[str]]],
+    ks: tuple[int, ...],
+    seed: int,
+    currency: str,
+    alert_rate: float,
+    *,
+    curves: bool = True,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], FraudScorer]:
+    """Choose the settings on the history, fit every model on it, measure them on the reported part."""
+    history, reported, y_history, y_reported, reported_reasons = split
+    selection = _select(history, y_history, seed, currency)
+    _log(
+        f"chosen on the history: combine={selection['combine']} rule_weight={selection['rule_weight']} "
+        f"one_sided={selection['one_sided']} (AP {selection['history_average_precision']})"
+    )
+    common = {"random_state": seed, "currency": currency, "alert_rate": alert_rate}
+    models = {
+        "shoplm": FraudScorer(
+            combine=selection["combine"],
+            rule_weight=selection["rule_weight"],
+            one_sided=selection["one_sided"],
+            **common,
+        )
+    }
+    # Ablation: the same ensemble without the rules' points.
+    models["shoplm_no_rules"] = FraudScorer(
+        combine=selection["combine"], rule_weight=0.0, one_sided=selection["one_sided"], **common
+    )
+    # The best single detector on these stores, with the same one-sided features as shoplm.
+    models["ecod_one_sided"] = FraudScorer(
+        detectors="ecod", rule_weight=0.0, one_sided=selection["one_sided"], **common
+    )
+    # The baselines: each detector off the shelf on the same features (no one-sided cut, no rules).
+    for name in DETECTORS:
+        models[name] = FraudScorer(detectors=name, rule_weight=0.0, one_sided=False, **common)
+    figures: dict[str, dict[str, Any]] = {}
+    for name, scorer in models.items():
+        figures[name] = _figures(y_reported, scorer.fit(history).score(reported), ks, reported_reasons, alert_rate)
+    # Rules alone: points, ties broken at random (a fixed order would flatter or punish them by chance).
+    points = models["shoplm"].rule_hits(reported).sum(axis=1).astype(np.float64)
+    tie_break = np.random.default_rng(seed).random(len(points)) * 1e-3
+    figures["rules"] = _figures(y_reported, points + tie_break, ks, reported_reasons, alert_rate)
+    if not curves:
+        for entry in figures.values():
+            entry.pop("curve")
+    return selection, figures, models["shoplm"]
 
 
 def run_fraud_benchmark(
@@ -299,43 +375,37 @@ def run_fraud_benchmark(
         raise InputError("no injected fraud among the later orders: nothing to measure", path=data_dir)
     _log(f"{len(features):,} orders ({int(labels.sum())} fraud): history {len(history):,}, reported {len(reported):,}")
 
-    selection = _select(history, y_history, seed, frames.currency)
-    _log(
-        f"chosen on the history: combine={selection['combine']} rule_weight={selection['rule_weight']} "
-        f"one_sided={selection['one_sided']} (AP {selection['history_average_precision']})"
-    )
-    common = {"random_state": seed, "currency": frames.currency, "alert_rate": alert_rate}
-    models = {
-        "shoplm": FraudScorer(
-            combine=selection["combine"],
-            rule_weight=selection["rule_weight"],
-            one_sided=selection["one_sided"],
-            **common,
-        )
-    }
-    for name in DETECTORS:
-        models[name] = FraudScorer(detectors=name, rule_weight=0.0, one_sided=selection["one_sided"], **common)
     reported_reasons = [reasons.get(order_id, []) for order_id in reported.index]
-    results: dict[str, Any] = {"models": {}}
-    shoplm_scorer = None
-    for name, scorer in models.items():
-        scorer.fit(history)
-        scores = scorer.score(reported)
-        results["models"][name] = _figures(y_reported, scores, ks, reported_reasons, alert_rate)
-        if name == "shoplm":
-            shoplm_scorer = scorer
-        _log(f"{name}: recall@1% {results['models'][name]['recall_at_1pct']}")
-    # Rules alone: points, ties broken at random (a fixed order would flatter or punish them by chance).
-    assert shoplm_scorer is not None
-    points = shoplm_scorer.rule_hits(reported).sum(axis=1).astype(np.float64)
-    tie_break = np.random.default_rng(seed).random(len(points)) * 1e-3
-    results["models"]["rules"] = _figures(y_reported, points + tie_break, ks, reported_reasons, alert_rate)
+    split = (history, reported, y_history, y_reported, reported_reasons)
+    selection, figures, shoplm_scorer = _evaluate(split, ks, seed, frames.currency, alert_rate)
+    variants: dict[str, Any] = {}
+    for name, (drop, meaning) in VARIANTS.items():
+        users = None if drop == "users" else frames.users
+        if drop == "signup" and "created_ms" in frames.users:
+            users = frames.users.drop(columns="created_ms")
+        lesser = build_order_features(
+            frames.orders,
+            frames.lines,
+            users=users,
+            events=None if drop == "events" else frames.events,
+            items=frames.items,
+        ).loc[features.index]
+        lesser_split = (lesser.iloc[:n_history], lesser.iloc[n_history:], y_history, y_reported, reported_reasons)
+        chosen, lesser_figures, _ = _evaluate(lesser_split, ks, seed, frames.currency, alert_rate, curves=False)
+        variants[name] = {
+            "meaning": meaning,
+            "selection": {k: chosen[k] for k in ("combine", "rule_weight", "one_sided", "history_average_precision")},
+            "models": lesser_figures,
+        }
+        _log(f"{name}: shoplm recall@1% {lesser_figures['shoplm']['recall_at_1pct']}")
+    results: dict[str, Any] = {"models": figures, "variants": variants}
 
     _, alerts = recall_at_rate(y_reported, np.zeros(len(y_reported)), alert_rate)
-    best = max(
-        results["models"],
-        key=lambda n: (results["models"][n]["recall_at_1pct"], results["models"][n]["average_precision"]),
-    )
+    rank = {
+        name: (f["recall_at_1pct"], f["average_precision"], -f["alerts_for_full_recall"], *f["precision_at_k"].values())
+        for name, f in figures.items()
+    }
+    best = max(rank, key=lambda name: rank[name])
     example = shoplm_scorer.alerts(reported, limit=3)
     results = {
         "data": {
@@ -353,6 +423,7 @@ def run_fraud_benchmark(
         "selection": selection,
         **results,
         "best": best,
+        "best_tied_with": [name for name in rank if name != best and rank[name] == rank[best]],
         "example_alerts": example,
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -81,7 +81,7 @@ class FraudScorer(Estimator):
         rule_weight: float = 1.0,
         one_sided: bool = True,
         alert_rate: float = 0.01,
-        n_estimators: int = 200,
+        n_estimators: int = 100,
         max_train_orders: int = 50_000,
         random_state: int = 0,
         velocity_orders: int = 3,
@@ -169,14 +169,19 @@ class FraudScorer(Estimator):
         if len(matrix) > self.max_train_orders:
             rows = np.random.default_rng(self.random_state).choice(len(matrix), self.max_train_orders, replace=False)
             matrix = matrix[np.sort(rows)]
-        fill = np.nanmedian(np.where(np.isfinite(matrix), matrix, np.nan), axis=0)
-        fill = np.where(np.isfinite(fill), fill, 0.0)
+        # A feature unknown for every order (no events at all, say) is filled with 0.
+        known = np.isfinite(matrix)
+        fill = np.array(
+            [np.median(matrix[known[:, j], j]) if known[:, j].any() else 0.0 for j in range(matrix.shape[1])]
+        )
         self._set_state(
             {"train_matrix": self._filled(matrix, fill), "fill": fill},
             {"high_value_amount": float(np.quantile(self._filled(matrix, fill)[:, 0], self.high_value_quantile))},
         )
         train = pd.DataFrame(self.train_matrix_, columns=list(FEATURE_NAMES))
-        self.threshold_ = float(np.quantile(self._score_filled(train, self.train_matrix_), 1.0 - self.alert_rate))
+        z = {name: (s - self.score_mean_[name]) / self.score_std_[name] for name, s in self._train_raw.items()}
+        scores = self._combine(z, train, len(train))
+        self.threshold_ = float(np.quantile(scores, 1.0 - self.alert_rate))
         return self
 
     @staticmethod
@@ -217,6 +222,7 @@ class FraudScorer(Estimator):
         self._sorted_columns = np.sort(self.train_matrix_, axis=0)
         self._fit_detectors()
         raw = self._raw_detector_scores(self.train_matrix_)
+        self._train_raw = raw  # fit's alert threshold reuses them
         self.score_mean_ = {name: float(np.mean(s)) for name, s in raw.items()}
         self.score_std_ = {name: float(np.std(s)) or 1.0 for name, s in raw.items()}
         if "threshold" in state:
@@ -243,12 +249,14 @@ class FraudScorer(Estimator):
         return {name: (s - self.score_mean_[name]) / self.score_std_[name] for name, s in raw.items()}
 
     def _score_filled(self, features: pd.DataFrame, filled: np.ndarray) -> np.ndarray:
-        z = self._z_scores(filled)
+        return self._combine(self._z_scores(filled), features, len(filled))
+
+    def _combine(self, z: dict[str, np.ndarray], features: pd.DataFrame, n: int) -> np.ndarray:
         if z:
             stacked = np.column_stack(list(z.values()))
             combined = stacked.mean(axis=1) if self.combine == "mean" else stacked.max(axis=1)
         else:
-            combined = np.zeros(len(filled))
+            combined = np.zeros(n)
         points = self.rule_hits(features).sum(axis=1) if self.rule_weight > 0 else 0.0
         return np.asarray(combined, dtype=np.float64) + self.rule_weight * points
 
