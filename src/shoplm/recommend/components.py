@@ -12,7 +12,7 @@ reads it; the application floor reads it too.
 
 Example:
     >>> [name for name in SOURCES]
-    ['sequential', 'cooccurrence', 'als', 'text', 'popularity']
+    ['sequential', 'cooccurrence', 'als', 'text', 'popularity', 'bought_together']
     >>> SOURCES["text"].scenes["search"], SOURCES["cooccurrence"].anchored
     (1.0, True)
     >>> scene_weights()["cart"]["cooccurrence"]
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from shoplm.interactions import Interactions
+from shoplm.recommend.bought_together import BoughtTogetherRecommender
 
 if TYPE_CHECKING:
     from shoplm.recommend.base import CandidateSource
@@ -235,6 +236,17 @@ SOURCES.register(
         needs=frozenset({"interactions", "categories"}),
         refresh=True,
         personalized=False,
+    )
+)
+
+# Basket rules (FP-growth): what completes the newest basket; benchmarks/basket/README.md.
+SOURCES.register(
+    SourceComponent(
+        "bought_together",
+        fit=lambda inputs: BoughtTogetherRecommender().fit(inputs.interactions),
+        scenes=MappingProxyType({"home": 0.4, "item_detail": 0.6, "cart": 1.0, "post_purchase": 1.0}),
+        anchored=True,
+        refresh=True,
     )
 )
 
