@@ -92,3 +92,24 @@ def test_bad_input_names_the_problem() -> None:
     with pytest.raises(InputError, match="not a number"):
         build_order_features(shop["orders"], bad_qty)
     assert np.isfinite(_features(shop, users=True, events=True)["total_amount"]).all()
+
+
+def test_own_status_never_changes_an_orders_features() -> None:
+    shop = small_shop(20)
+    before = _features(shop).loc[FRAUD_ORDER]
+    orders = shop["orders"].copy()
+    orders.loc[orders["order_id"] == FRAUD_ORDER, "status"] = "refunded"
+    after = build_order_features(
+        orders, shop["lines"], users=shop["users"], events=shop["events"], items=shop["items"]
+    ).loc[FRAUD_ORDER]
+    pd.testing.assert_series_equal(before, after)
+
+
+def test_guest_orders_have_no_history() -> None:
+    shop = small_shop(5)
+    orders = shop["orders"].copy()
+    orders.loc[orders.index[:2], "user_id"] = ["", None]
+    frame = build_order_features(orders, shop["lines"], users=shop["users"], events=shop["events"])
+    guests = frame.loc[orders["order_id"].iloc[:2]]
+    assert (guests["prior_orders"] == 0).all() and (guests["country_mismatch"] == 0).all()
+    assert guests["account_age_hours"].isna().all()  # unknown: the scorer fills it with the median

@@ -255,7 +255,9 @@ def build_order_features(
         _require(users, ["user_id"], "users")
         keyed = users.assign(user_id=_user_key(users["user_id"])).drop_duplicates("user_id").set_index("user_id")
         if "country" in keyed:
-            account_country = user_key.map(keyed["country"].fillna("").astype(str).str.strip().str.upper())
+            countries = keyed["country"].fillna("").astype(str).str.strip().str.upper()
+            # Guests and users the table lacks have no account country: no mismatch either.
+            account_country = user_key.map(countries).fillna("")
         if "created_ms" in keyed:
             signup = user_key.map(pd.to_numeric(keyed["created_ms"], errors="coerce"))
     first_seen = table.groupby("user_id")["created_ms"].min()
