@@ -350,7 +350,10 @@ def run_fraud_benchmark(
         flag_bots: bot-burst flagger for events (see :func:`load_demo_store`).
 
     Returns:
-        ``{"data", "selection", "models": {name: figures}, "best", "seconds"}``.
+        ``{"data", "selection", "models": {name: figures}, "variants", "best", "best_tied_with",
+        "example_alerts", "seconds"}``; figures hold ``precision_at_k`` (``{"10": ...}``),
+        ``recall_at_1pct``, ``average_precision``, ``alerts_for_full_recall``,
+        ``recall_at_1pct_by_reason`` and the precision@k ``curve``.
     """
     if not 0.1 <= validation_share <= 0.9:
         raise InputError(f"validation_share must be between 0.1 and 0.9, not {validation_share}")
@@ -363,7 +366,7 @@ def run_fraud_benchmark(
     features = build_order_features(
         frames.orders, frames.lines, users=frames.users, events=frames.events, items=frames.items
     )
-    labels, reasons = fraud_labels(data_dir, features.index)
+    _, reasons = fraud_labels(data_dir, features.index)
     features = features.sort_values("created_ms", kind="stable")
     labels = features.index.isin(list(reasons))
     n_history = round(validation_share * len(features))
