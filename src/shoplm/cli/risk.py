@@ -29,7 +29,10 @@ def _demo_store(seed: int, cache_dir: Path) -> Path:
 def bench_fraud(
     data: Annotated[
         Path | None,
-        typer.Option(help="a demo store directory (`shoplm demo`); default: the demo store of --seed, generated"),
+        typer.Option(
+            help="a demo store directory (`python -m shoplm.demo DIR`, or DATA_DIR/demo-source after "
+            "`shoplm demo`); default: the demo store of --seed, generated"
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="write results JSON here (and the chart beside it as .png)")] = None,
     chart: Annotated[Path | None, typer.Option(help="write the precision@k chart (PNG) here")] = None,
@@ -50,7 +53,7 @@ def bench_fraud(
     if data is None:
         data = _demo_store(seed, settings.cache_dir / "fraud")
     elif not data.is_dir():
-        raise InputError("not a directory: give a demo store made by `shoplm demo`", path=data)
+        raise InputError("not a directory: give a demo store (`python -m shoplm.demo DIR` writes one)", path=data)
 
     def flag_bots(users, ts_ms):  # type: ignore[no-untyped-def]
         return flag_bursts(

@@ -69,7 +69,9 @@ class DemoFrames:
 
 def _read(path: Path, reader: Callable[[Path], pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     if not path.is_file():
-        raise InputError("missing: a demo store directory needs this file (make one with `shoplm demo`)", path=path)
+        raise InputError(
+            "missing: a demo store directory needs this file (`python -m shoplm.demo DIR` writes one)", path=path
+        )
     try:
         frame = reader(path)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
@@ -104,7 +106,7 @@ def load_demo_store(data_dir: Path, *, flag_bots: BotFlagger | None = None) -> D
     """
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise InputError("not a directory (a demo store made by `shoplm demo`)", path=data_dir)
+        raise InputError("not a directory: give a demo store (`python -m shoplm.demo DIR` writes one)", path=data_dir)
     csv = lambda p: pd.read_csv(p, keep_default_na=False, dtype={"user_id": str, "order_id": str, "item_id": str})  # noqa: E731
     lines = _read(
         data_dir / "orders.csv",
