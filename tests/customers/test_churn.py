@@ -99,7 +99,7 @@ def test_reason_sentences_quote_the_numbers() -> None:
     sentences = reason_sentences(row)
     assert sentences["recency"] == "no purchase for 94 days, 3.1x your usual gap (30 days)"
     assert sentences["spend"].startswith("spend down 60% vs the previous 90 days")
-    assert sentences["frequency"] == "1 orders in the last 90 days, against 4 in the 90 before"
+    assert sentences["frequency"] == "1 order in the last 90 days, against 4 in the 90 before"
     assert sentences["returns"] == "returned 20% of the value bought"
     assert "tenure" not in sentences
     single = reason_sentences(pd.Series({"recency_days": 12.0, "gap_mean": np.nan, "purchase_days": 1.0}))

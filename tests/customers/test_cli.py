@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,15 @@ def test_bench_churn_refuses_a_file_too_short_or_of_another_layout(tmp_path: Pat
     result = invoke("bench", "churn", "--data", str(wrong))
     assert result.exit_code == 2
     assert "missing" in result.output
+
+
+def test_bench_clv_runs_without_the_reference_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lifetimes", None)  # import lifetimes now raises ImportError
+    data, out = tmp_path / "cdnow.txt", tmp_path / "clv.json"
+    write_cdnow(data, n=200)
+    result = invoke("bench", "clv", "--data", str(data), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["reference"] is None and report["max_relative_difference"] is None
+    assert "pip install -e '.[reference]'" in report["reference_note"]
+    assert "pip install" in result.output

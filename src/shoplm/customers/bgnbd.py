@@ -123,10 +123,10 @@ class BetaGeoModel(Estimator):
         weights = counts.astype(float)
 
         def negative_ll(log_params: np.ndarray) -> float:
-            params = np.exp(log_params)
+            params = np.exp(np.clip(log_params, -_LOG_BOUND, _LOG_BOUND))  # Nelder-Mead is unbounded
             with np.errstate(all="ignore"):
                 ll = weights @ bgnbd_log_likelihood(tuple(params), ux, ut, uT)
-            value = -ll / weights.sum() + self.penalizer * float(params @ params)
+            value = -ll / weights.sum() + (self.penalizer * float(params @ params) if self.penalizer else 0.0)
             return float(value) if np.isfinite(value) else 1e100
 
         rng = np.random.default_rng(self.seed)
@@ -229,14 +229,14 @@ class GammaGammaModel(Estimator):
         x, m = x[usable], m[usable]
 
         def negative_ll(log_params: np.ndarray) -> float:
-            p, q, v = np.exp(log_params)
+            p, q, v = np.exp(np.clip(log_params, -_LOG_BOUND, _LOG_BOUND))
             px = p * x
             with np.errstate(all="ignore"):
                 ll = (
                     gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
                     + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(x * m + v)
                 )  # fmt: skip
-            value = -ll.mean() + self.penalizer * float(np.exp(2 * log_params).sum())
+            value = -ll.mean() + (self.penalizer * (p * p + q * q + v * v) if self.penalizer else 0.0)
             return float(value) if np.isfinite(value) else 1e100
 
         rng = np.random.default_rng(self.seed)

@@ -24,7 +24,7 @@ Example:
     ...         for c in range(40) for d in np.sort(rng.choice(60 + 5 * c, 4, replace=False))]
     >>> frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "item_id"]).assign(
     ...     invoice_id=[str(i) for i in range(len(rows))], amount=10.0, is_return=False)
-    >>> model = ChurnModel(horizon_days=30, n_estimators=20).fit(frame)
+    >>> model = ChurnModel(horizon_days=30, n_estimators=20, min_child_samples=5).fit(frame)
     >>> warning = model.warnings(frame, top=1)[0]
     >>> 0.0 <= warning.probability <= 1.0 and len(warning.reasons) >= 1
     True
@@ -133,7 +133,8 @@ def reason_sentences(row: pd.Series, horizon_days: int = 90) -> dict[str, str]:
         out["spend"] = "no spend in the last 90 days"
     orders, before, days = value("invoices_90d", np.nan), value("invoices_prev_90d", np.nan), value("purchase_days", 0)
     if np.isfinite(orders) and np.isfinite(before) and orders < before:
-        out["frequency"] = f"{orders:.0f} orders in the last 90 days, against {before:.0f} in the 90 before"
+        plural = "" if orders == 1 else "s"
+        out["frequency"] = f"{orders:.0f} order{plural} in the last 90 days, against {before:.0f} in the 90 before"
     elif np.isfinite(days) and days <= 2:
         out["frequency"] = f"only {days:.0f} purchase day{'s' if days != 1 else ''} so far"
     share = value("return_share", 0.0)
@@ -151,6 +152,10 @@ def reason_sentences(row: pd.Series, horizon_days: int = 90) -> dict[str, str]:
     return out
 
 
+#: reasons in this order when the model gives no contributions to rank them by
+_FACT_ORDER = ("recency", "spend", "frequency", "returns", "tenure", "bgnbd")
+
+
 class ChurnModel(Estimator):
     """Churn classifier over behaviour at a cutoff; see the module docstring.
 
@@ -159,7 +164,9 @@ class ChurnModel(Estimator):
         n_components: size of the basket vector (0: none).
         half_life_days: time decay of the basket vector.
         bgnbd_features: add BG/NBD's P(alive) and P(silent) as features.
-        num_leaves, n_estimators, learning_rate, min_child_samples: LightGBM settings.
+        num_leaves, n_estimators, learning_rate, min_child_samples: LightGBM settings. The
+            defaults suit a shop of a few thousand customers and a year of history (Online
+            Retail); ``shoplm bench churn`` chooses its own on a validation cutoff.
         max_cutoffs: learn from at most this many of the latest cutoffs.
         seed: LightGBM and SVD seed.
     """
@@ -172,10 +179,10 @@ class ChurnModel(Estimator):
         n_components: int = 16,
         half_life_days: float = 90.0,
         bgnbd_features: bool = True,
-        num_leaves: int = 15,
-        n_estimators: int = 300,
+        num_leaves: int = 7,
+        n_estimators: int = 200,
         learning_rate: float = 0.03,
-        min_child_samples: int = 40,
+        min_child_samples: int = 100,
         max_cutoffs: int = 16,
         seed: int = 0,
     ) -> None:
@@ -378,12 +385,12 @@ class ChurnModel(Estimator):
         result = []
         for position, (customer, row) in zip(order, chosen.iterrows(), strict=True):
             sentences = reason_sentences(row, self.horizon_days)
-            codes = [g for g in contributions.columns if g in sentences] if contributions is not None else []
+            codes: list[str] = []
             if contributions is not None:
-                pushing = contributions.loc[customer, codes]
+                pushing = contributions.loc[customer, [g for g in contributions.columns if g in sentences]]
                 codes = [g for g in pushing.sort_values(ascending=False).index if pushing[g] > 0]
-            else:
-                codes = [g for g in ("recency", "spend", "frequency", "returns", "tenure", "bgnbd") if g in sentences]
+            if not codes:  # fallback mode, or nothing pushes toward churn: the plain facts, in this order
+                codes = [g for g in _FACT_ORDER if g in sentences]
             codes = codes[:max_reasons]
             result.append(
                 ChurnWarning(
