@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from shoplm.customers.bgnbd import BetaGeoModel, GammaGammaModel, bgnbd_log_likelihood, customer_lifetime_value
+from shoplm.customers.value import lifetime_values
 from shoplm.errors import InputError
 from tests.customers.synthetic import simulate_bgnbd
 from tests.estimator_contract import EstimatorContract
@@ -102,3 +104,36 @@ def test_bad_input_is_a_clear_error() -> None:
         BetaGeoModel().fit([1], [float("nan")], [5.0])
     with pytest.raises(InputError, match="at least 2 customers"):
         GammaGammaModel().fit([0, 0, 3], [0.0, 0.0, 10.0])
+
+
+def test_lifetime_values_from_a_frame_net_of_returns() -> None:
+    rng = np.random.default_rng(5)
+    rows = [
+        (f"c{c}", pd.Timestamp("2011-01-01") + pd.Timedelta(days=int(d)), float(rng.uniform(10, 60)))
+        for c in range(80)
+        for d in rng.choice(150, 1 + c % 5, replace=False)
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"]).assign(is_return=False)
+    table = lifetime_values(frame, "2011-06-30")
+    assert len(table) == 80 and (table["clv"] > 0).all()
+    assert table["expected_spend"].nunique() > 1  # Gamma-Gamma, not the fallback
+    repeat = table.index[table["frequency"] > 0][0]
+    last_day = frame.loc[frame["customer_id"] == repeat, "timestamp"].max()
+    spent = frame.loc[(frame["customer_id"] == repeat) & (frame["timestamp"] == last_day), "amount"].sum()
+    # The customer sends back everything bought on their last day: less kept, less value.
+    when = last_day + pd.Timedelta(hours=1)
+    back = pd.DataFrame({"customer_id": [repeat], "timestamp": [when], "amount": [-spent], "is_return": [True]})
+    net = lifetime_values(pd.concat([frame, back]), "2011-06-30")
+    assert net.loc[repeat, "monetary_value"] < table.loc[repeat, "monetary_value"]
+    assert net.loc[repeat, "clv"] < table.loc[repeat, "clv"]
+
+
+def test_lifetime_values_fallback_and_refusal() -> None:
+    days = pd.to_datetime(["2011-01-01", "2011-01-20", "2011-02-10", "2011-01-05", "2011-01-03"])
+    frame = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "c"], "timestamp": days, "amount": [30.0] * 4 + [20.0]})
+    # A single repeat buyer: Gamma-Gamma cannot be fitted, the mean spend per purchase day stands in.
+    table = lifetime_values(frame, "2011-02-28")
+    assert table["expected_spend"].tolist() == [pytest.approx(140.0 / 5)] * 3
+    assert table.loc["a", "clv"] > table.loc["b", "clv"] > 0
+    with pytest.raises(InputError, match="bought twice"):
+        lifetime_values(frame[frame["customer_id"] != "a"], "2011-02-28")

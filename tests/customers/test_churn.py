@@ -103,7 +103,8 @@ def test_reason_sentences_quote_the_numbers() -> None:
     assert sentences["returns"] == "returned 20% of the value bought"
     assert "tenure" not in sentences
     single = reason_sentences(pd.Series({"recency_days": 12.0, "gap_mean": np.nan, "purchase_days": 1.0}))
-    assert single["recency"] == "no purchase for 12 days, and only one purchase day so far"
+    assert single["recency"] == "no purchase for 12 days since the first and only one"
+    assert "frequency" not in single and "spend" not in single
 
 
 def test_too_short_a_history_falls_back_and_still_warns() -> None:

@@ -7,7 +7,8 @@ given to ``fit``. The classifier is LightGBM, saved as its own text model (no pi
 
 Warnings carry reasons: LightGBM's per-feature contributions (SHAP values) are summed per
 reason group (recency, frequency, spend, ...), and each group pushing toward churn becomes a
-sentence computed from the customer's own figures, e.g. "no purchase for 94 days, 3.1x your
+sentence computed from the customer's own figures (strongest first; the basket group, the
+vaguest sentence, after the others), e.g. "no purchase for 94 days, 3.1x your
 usual gap (30 days)" or "spend down 60% vs the previous 90 days".
 
 Fallback (documented, never a traceback): when the data holds no cutoff with a complete label
@@ -122,21 +123,21 @@ def reason_sentences(row: pd.Series, horizon_days: int = 90) -> dict[str, str]:
         if np.isfinite(gap) and gap > 0:
             out["recency"] = f"no purchase for {recency:.0f} days, {recency / gap:.1f}x your usual gap ({gap:.0f} days)"
         else:
-            out["recency"] = f"no purchase for {recency:.0f} days, and only one purchase day so far"
+            out["recency"] = f"no purchase for {recency:.0f} days since the first and only one"
     recent, earlier = value("spend_90d", np.nan), value("spend_prev_90d", np.nan)
-    if np.isfinite(recent) and np.isfinite(earlier) and earlier > 0 and recent < earlier:
+    if np.isfinite(recent) and np.isfinite(earlier) and earlier > 0 and recent <= 0:
+        out["spend"] = f"nothing spent in the last 90 days, after {_fmt_money(earlier)} in the 90 before"
+    elif np.isfinite(recent) and np.isfinite(earlier) and earlier > 0 and recent < earlier:
         drop = 100 * (1 - recent / earlier)
         out["spend"] = (
             f"spend down {drop:.0f}% vs the previous 90 days ({_fmt_money(recent)} after {_fmt_money(earlier)})"
         )
-    elif np.isfinite(recent) and recent <= 0:
-        out["spend"] = "no spend in the last 90 days"
     orders, before, days = value("invoices_90d", np.nan), value("invoices_prev_90d", np.nan), value("purchase_days", 0)
     if np.isfinite(orders) and np.isfinite(before) and orders < before:
         plural = "" if orders == 1 else "s"
         out["frequency"] = f"{orders:.0f} order{plural} in the last 90 days, against {before:.0f} in the 90 before"
-    elif np.isfinite(days) and days <= 2:
-        out["frequency"] = f"only {days:.0f} purchase day{'s' if days != 1 else ''} so far"
+    elif np.isfinite(days) and days == 2:  # a single purchase is already said by the recency sentence
+        out["frequency"] = "only 2 purchase days so far"
     share = value("return_share", 0.0)
     if np.isfinite(share) and share >= 0.05:
         out["returns"] = f"returned {100 * share:.0f}% of the value bought"
@@ -389,6 +390,8 @@ class ChurnModel(Estimator):
             if contributions is not None:
                 pushing = contributions.loc[customer, [g for g in contributions.columns if g in sentences]]
                 codes = [g for g in pushing.sort_values(ascending=False).index if pushing[g] > 0]
+                # The basket reason is the vaguest: it comes after the ones quoting the customer's figures.
+                codes = [g for g in codes if g != "basket"] + [g for g in codes if g == "basket"]
             if not codes:  # fallback mode, or nothing pushes toward churn: the plain facts, in this order
                 codes = [g for g in _FACT_ORDER if g in sentences]
             codes = codes[:max_reasons]

@@ -19,10 +19,22 @@ from __future__ import annotations
 import pandas as pd
 
 from shoplm.customers.bgnbd import BetaGeoModel, GammaGammaModel, customer_lifetime_value
-from shoplm.customers.summary import rfm_summary
+from shoplm.customers.summary import daily_transactions, rfm_summary
 from shoplm.errors import InputError
 
 __all__ = ["lifetime_values"]
+
+
+def _kept_share(frame: pd.DataFrame, end: pd.Timestamp) -> pd.Series:
+    """Per customer: 1 - returned / bought value up to ``end`` (0 when everything came back)."""
+    known = frame[
+        (frame["customer_id"].astype(str) != "") & (frame["timestamp"] < end.normalize() + pd.Timedelta(days=1))
+    ]
+    returned = known["is_return"].astype(bool)
+    bought = known.loc[~returned].groupby("customer_id")["amount"].sum()
+    back = -known.loc[returned].groupby("customer_id")["amount"].sum()
+    share = 1.0 - back.reindex(bought.index, fill_value=0.0) / bought.where(bought > 0)
+    return share.clip(0.0, 1.0).fillna(1.0)
 
 
 def lifetime_values(
@@ -34,6 +46,9 @@ def lifetime_values(
     discount_rate: float = 0.01,
 ) -> pd.DataFrame:
     """BG/NBD and Gamma-Gamma fitted on ``frame`` up to ``as_of``, then CLV per customer.
+
+    Spend is net of returns when the frame has ``is_return``: each customer's mean spend is
+    scaled by the share of the value they bought that they kept.
 
     Fallback, documented: with fewer than 2 repeat buyers of positive spend, Gamma-Gamma cannot
     be fitted and every customer's expected spend is the mean spend per purchase day; with no
@@ -57,6 +72,9 @@ def lifetime_values(
     if summary.empty or summary["frequency"].sum() == 0:
         raise InputError("no customer bought twice before the valuation date: BG/NBD has nothing to learn from")
     x, t_x, T, m = summary["frequency"], summary["recency"], summary["T"], summary["monetary_value"]
+    if "is_return" in frame.columns:  # spend net of what came back: a cancelled order is not value
+        m = m * _kept_share(frame, end).reindex(summary.index, fill_value=1.0)
+        summary = summary.assign(monetary_value=m)
     purchases = BetaGeoModel().fit(x, t_x, T)
     table = summary[["frequency", "recency", "T", "monetary_value"]].copy()
     table["p_alive"] = purchases.probability_alive(x, t_x, T)
@@ -71,7 +89,8 @@ def lifetime_values(
             purchases, spend, x, t_x, T, m, periods=periods, period_length=period_weeks, discount_rate=discount_rate
         )
     else:  # the documented fallback: the mean spend of a purchase day, same discounting
-        daily_mean = float(frame.loc[frame["customer_id"].astype(str) != "", "amount"].sum() / (x + 1).sum())
+        daily = daily_transactions(frame)
+        daily_mean = float(daily.loc[daily["date"] <= end.normalize(), "amount"].mean())
         table["expected_spend"] = daily_mean
         previous, total = 0.0, 0.0
         for k in range(1, periods + 1):
