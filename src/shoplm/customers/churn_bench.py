@@ -101,7 +101,7 @@ def _choose_settings(
     """LightGBM settings with the best AUC on the validation cutoff, from models trained before it."""
     from sklearn.metrics import roc_auc_score
 
-    pool = [c for c in cutoffs if c + pd.Timedelta(days=horizon) <= validation]
+    pool = [c for c in cutoffs if c + pd.Timedelta(days=horizon) <= validation][-ChurnModel().max_cutoffs :]
     if not pool:
         raise InputError(
             f"no training cutoff ends its {horizon}-day window before the validation cutoff {validation.date()}: "

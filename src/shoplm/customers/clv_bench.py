@@ -153,15 +153,29 @@ def run_clv_benchmark(
         The report (see the module docstring).
     """
     started = time.perf_counter()
+    try:
+        end = pd.Timestamp(calibration_end)
+    except ValueError as exc:
+        raise InputError(f"calibration end must be a date such as 1997-09-30, not {calibration_end!r}") from exc
+    if holdout_weeks < 1 or not 0 < sample_fraction <= 1:
+        raise InputError("need holdout_weeks ≥ 1 and 0 < sample_fraction ≤ 1")
     frame = read_cdnow(data)
-    end = pd.Timestamp(calibration_end)
     daily = daily_transactions(frame)
     summary = rfm_summary(frame, end, "W", daily=daily)
     if summary.empty:
-        raise InputError(f"no purchase on or before the calibration end {end.date()}", path=data)
+        raise InputError(
+            f"no purchase on or before the calibration end {end.date()} (the file starts "
+            f"{frame['timestamp'].min().date()}): pass --calibration-end",
+            path=data,
+        )
     if summary["frequency"].sum() == 0:
         raise InputError("no repeat purchase in the calibration period: BG/NBD has nothing to fit", path=data)
     actual = holdout_counts(frame, end, holdout_weeks, "W", daily=daily).reindex(summary.index, fill_value=0)
+    holdout_end = end + pd.Timedelta(weeks=holdout_weeks)
+    covered = min(holdout_weeks, max(0.0, (frame["timestamp"].max().normalize() - end).days / 7))
+    if covered < holdout_weeks:
+        last = frame["timestamp"].max().date()
+        _log(f"the file ends {last}: only {covered:.1f} of the {holdout_weeks} holdout weeks are in it")
     _log(f"{len(frame):,} lines, {len(summary):,} customers; fitting BG/NBD and the lifetimes reference")
     full = _fit_block(summary, actual.to_numpy(dtype=float), holdout_weeks)
     _log(f"full cohort: {full['params']}; reference {full['reference']['params']}")
@@ -184,6 +198,8 @@ def run_clv_benchmark(
             "holdout_weeks": holdout_weeks,
             "time_unit": "weeks",
             "transaction": "a customer's purchases on one day",
+            "holdout_end": str(holdout_end.date()),
+            "holdout_weeks_in_file": round(covered, 2),
         },
         "n_customers": len(summary),
         "params": full["params"],
