@@ -1,1 +1,30 @@
-"""Demand: weekly forecasts per SKU and category, intervals, cold start and reorder advice. Pure logic, no SQL."""
+"""Demand: weekly forecasts per SKU and category, intervals, cold start and reorder advice. Pure logic, no SQL.
+
+The domain API:
+
+- :func:`weekly_demand` (transactions frame -> :class:`DemandPanel`, returns handled explicitly);
+- :func:`forecast` (panel, horizon, levels -> mean and interval bounds per SKU and category week);
+- :func:`derive_categories` (descriptions [+ embeddings] -> a named category per item);
+- the estimators it keeps: :class:`GlobalDemandModel`, :class:`EnsembleSelector`,
+  :class:`ColdStartForecaster`.
+"""
+
+from shoplm.forecast.categories import ItemCategories, derive_categories
+from shoplm.forecast.coldstart import ColdStartForecaster
+from shoplm.forecast.ensemble import EnsembleSelector
+from shoplm.forecast.models import GlobalDemandModel
+from shoplm.forecast.panel import DemandPanel, check_horizon, demand_class, weekly_demand
+from shoplm.forecast.pipeline import forecast
+
+__all__ = [
+    "ColdStartForecaster",
+    "DemandPanel",
+    "EnsembleSelector",
+    "GlobalDemandModel",
+    "ItemCategories",
+    "check_horizon",
+    "demand_class",
+    "derive_categories",
+    "forecast",
+    "weekly_demand",
+]
