@@ -147,7 +147,7 @@ def reason_sentences(row: pd.Series, horizon_days: int = 90) -> dict[str, str]:
     silent = value("bgnbd_p_silent", np.nan)
     if np.isfinite(silent):
         chance = f"{100 * silent:.0f}%"
-        out["bgnbd"] = f"by the buying rhythm, a {chance} chance of no purchase in the next {horizon_days} days"
+        out["bgnbd"] = f"{chance} chance of no purchase in the next {horizon_days} days, by the buying rhythm so far"
     if any(str(k).startswith("basket_") for k in row.index):
         out["basket"] = "buys the kinds of items that lapsed customers bought"
     return out
