@@ -63,3 +63,12 @@ def test_pricing_answers_or_says_it_cannot_tell(client: TestClient, shop: Shop) 
     unknown = client.get("/v1/pricing/not-a-category", headers=_read(shop))
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_category"
     assert client.get(f"/v1/pricing/{categories[0]}", params={"change": -1}, headers=_read(shop)).status_code == 422
+
+
+def test_fraud_alerts_say_why(client: TestClient, shop: Shop) -> None:
+    body = client.get("/v1/risk/alerts", params={"limit": 3}, headers=_read(shop)).json()
+    assert body["total"] >= len(body["alerts"]) > 0
+    first = body["alerts"][0]
+    assert first["kind"] == "fraud" and first["subject"] in first["title"]
+    assert first["body"]["rules"] or first["body"]["features"]
+    assert first["delivered_at"] is None  # no webhook configured: stored only

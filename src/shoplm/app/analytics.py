@@ -157,9 +157,7 @@ def run_segments(
     if customers.empty:
         raise InputError("segments: every order is a guest checkout; segments are of customers")
     categories = item_categories(store)
-    result = segment_customers(
-        customers, method=method, item_category=categories.to_dict() or None, seed=settings.seed
-    )
+    result = segment_customers(customers, method=method, item_category=categories.to_dict() or None, seed=settings.seed)
     save_job_model(settings, "segments", result.model, method)
     segments = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
     store.analytics.save_report("segments", segments)
@@ -173,3 +171,56 @@ def run_segments(
     basket["seconds"] = round(time.perf_counter() - started, 2)
     store.analytics.save_report("basket", basket)
     return {"segments": segments, "basket": basket}
+
+
+# -- fraud ------------------------------------------------------------------------------------
+def run_fraud(store: Store, settings: Settings, *, since_ms: int = 0, alert_center: Any = None) -> dict[str, Any]:
+    """Score every order for fraud; raise an alert (stored once, sent to the webhook) for each flagged one.
+
+    The scorer learns what usual orders look like from all of them (no labels), then flags the
+    orders scoring above its alert line (the riskiest ``alert_rate`` share and any order a strong
+    rule fires on). Orders created before ``since_ms`` are scored but raise no new alert.
+
+    Returns:
+        ``{"orders", "flagged", "new_alerts", "delivered", "delivery_failed"}``.
+    """
+    from shoplm.app.alerts import AlertCenter
+    from shoplm.risk import FraudScorer, build_order_features
+
+    started = time.perf_counter()
+    orders = store.frame("orders")
+    if orders.empty:
+        raise InputError("fraud: the store has no orders yet")
+    currency = str(orders["currency"].mode().iat[0]) if orders["currency"].notna().any() else ""
+    features = build_order_features(
+        orders,
+        store.frame("order_lines"),
+        users=store.frame("users"),
+        events=store.frame("events", ["user_id", "ts_ms", "session_id", "event_type", "suspected_bot"]),
+        items=store.frame("items", ["item_id", "price"]),
+    )
+    scorer = FraudScorer(currency=currency, random_state=settings.seed).fit(features)
+    save_job_model(settings, "fraud", scorer, "scorer")
+    flagged = scorer.alerts(features)
+    alerts = [
+        {
+            "alert_id": f"fraud:{found['order_id']}",
+            "kind": "fraud",
+            "subject": str(found["order_id"]),
+            "score": float(found["score"]),
+            "title": f"order {found['order_id']} looks fraudulent",
+            "body": {k: found[k] for k in ("user_id", "rules", "features", "detectors") if k in found},
+        }
+        for found in flagged
+        if int(features.at[found["order_id"], "created_ms"]) >= since_ms
+    ]
+    center = alert_center or AlertCenter(store, settings.alerts)
+    new_ids, delivery = center.raise_alerts(alerts)
+    return {
+        "orders": len(features),
+        "flagged": len(flagged),
+        "new_alerts": len(new_ids),
+        "delivered": len(delivery.delivered),
+        "delivery_failed": len(delivery.failed),
+        "seconds": round(time.perf_counter() - started, 2),
+    }

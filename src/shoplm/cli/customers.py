@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from shoplm.cli.common import console, handle_errors
+from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings, open_store
 
 __all__ = ["register"]
 
@@ -78,7 +78,34 @@ def bench_churn(
         console.print(f"[green]✓[/] report written to {out}")
 
 
+@handle_errors
+def churn(
+    top: Annotated[int, typer.Option(min=0, help="list this many customers most at risk")] = 10,
+    horizon_days: Annotated[int, typer.Option(min=7, max=365, help="churn: no purchase within this many days")] = 90,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Fit the churn model on the store's orders and store every customer's warning with its reasons."""
+    from rich.table import Table
+
+    from shoplm.app.analytics import run_churn
+
+    settings = load_settings(data_dir)
+    with open_store(settings) as store:
+        report = run_churn(store, settings, horizon_days=horizon_days)
+        rows = store.analytics.top_user_scores("churn", limit=top)
+    table = Table("customer (pseudonymous)", "churn", "reasons")
+    for row in rows:
+        table.add_row(row["user_id"][:16] + "…", f"{row['score']:.0%}", "; ".join(row["reasons"]))
+    console.print(table)
+    note = f" ({report['fallback']})" if report.get("fallback") else ""
+    console.print(
+        f"{report['scored']:,} customers scored as of {report['cutoff']}{note}; {report['warned']:,} at or above "
+        f"{report['threshold']:.0%}; served at GET /v1/users/{{id}}/churn"
+    )
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add this domain's commands to ``app`` and its benchmarks to ``bench_app``."""
+    """Add ``churn`` to ``app`` and the ``clv`` and ``churn`` benchmarks to ``bench_app``."""
+    app.command("churn")(churn)
     bench_app.command("clv")(bench_clv)
     bench_app.command("churn")(bench_churn)

@@ -20,6 +20,7 @@ from shoplm.cli import assistant as assistant_commands
 from shoplm.cli import customers as customer_commands
 from shoplm.cli import forecast as forecast_commands
 from shoplm.cli import pricing as pricing_commands
+from shoplm.cli import risk as risk_commands
 from shoplm.cli import segments as segment_commands
 from shoplm.cli import serve as serve_commands
 from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings, open_store, progress_bar
@@ -395,7 +396,7 @@ app.command()(serve_commands.serve)
 app.add_typer(serve_commands.keys_app, name="keys")
 assistant_commands.register_chat(app)
 assistant_commands.register(bench_app)
-for domain_commands in (customer_commands, segment_commands, forecast_commands, pricing_commands):
+for domain_commands in (customer_commands, segment_commands, forecast_commands, pricing_commands, risk_commands):
     domain_commands.register(app, bench_app)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings
+from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings, open_store
 from shoplm.errors import InputError
 
 __all__ = ["register"]
@@ -91,6 +91,35 @@ def bench_fraud(
         console.print(f"[green]✓[/] figures -> {out}")
 
 
+@handle_errors
+def fraud(
+    since: Annotated[
+        str | None, typer.Option(help="raise alerts only for orders from this date (YYYY-MM-DD); default: all")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Score the store's orders for fraud; each flagged order becomes an alert (stored once, sent to the webhook)."""
+    import pandas as pd
+
+    from shoplm.app.analytics import run_fraud
+
+    since_ms = 0
+    if since is not None:
+        try:
+            since_ms = int(pd.Timestamp(since, tz="UTC").timestamp() * 1000)
+        except ValueError as exc:
+            raise InputError(f"--since must be a date like 2026-06-01, not {since!r}", field="since") from exc
+    settings = load_settings(data_dir)
+    with open_store(settings) as store:
+        found = run_fraud(store, settings, since_ms=since_ms)
+    console.print(
+        f"{found['orders']:,} orders scored, {found['flagged']} flagged, {found['new_alerts']} new alerts"
+        + (f", {found['delivered']} sent to the webhook" if settings.alerts.webhook_url else "")
+        + (f", [red]{found['delivery_failed']} not delivered (retried next run)[/]" if found["delivery_failed"] else "")
+    )
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add this domain's commands to ``app`` and its benchmarks (``shoplm bench fraud``) to ``bench_app``."""
+    """Add ``fraud`` to ``app`` and ``shoplm bench fraud`` to ``bench_app``."""
+    app.command("fraud")(fraud)
     bench_app.command("fraud")(bench_fraud)
