@@ -2,17 +2,20 @@
 
 Example:
     $ shoplm bench forecast --data ../shared/data/retail/online_retail.csv.gz --out results.json
+    $ shoplm reorder --data ../shared/data/retail/online_retail.csv.gz --lead-time 1 --out advice.csv
+    $ shoplm bench reorder --data ../shared/data/retail/online_retail.csv.gz --out reorder.json
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from shoplm.cli.common import DataDirOption, console, errors, handle_errors, load_settings
+from shoplm.errors import InputError
 
 __all__ = ["register"]
 
@@ -34,32 +37,11 @@ def bench_forecast(
     data_dir: DataDirOption = None,
 ) -> None:
     """Weekly demand forecasts, every model on the same rolling-origin folds (4 x 4 weeks), beside shoplm's ensemble."""
-    import numpy as np
-
-    from shoplm.errors import ModelNotFoundError
     from shoplm.forecast.bench import run_forecast_bench, write_chart
 
     settings = load_settings(data_dir)
-
-    def log(message: str) -> None:
-        errors.print(f"[dim]forecast:[/] {message}", highlight=False)
-
-    encode = None
-    if (encoder or settings.encoder.name) != "tfidf":
-        from shoplm.lm.cache import CachedEncoder
-        from shoplm.lm.factory import load_encoder
-
-        try:
-            text_encoder = load_encoder(encoder or settings.encoder, cache=False)
-        except ModelNotFoundError as exc:
-            log(f"no text encoder ({exc}); categories and similarity from TF-IDF instead")
-        else:
-            cached = CachedEncoder(text_encoder, (cache_dir or settings.cache_dir) / "embeddings")
-
-            def encode(texts: list[str]) -> np.ndarray:
-                return cached.encode(texts, mode="passage", progress=True)
-
-    results = run_forecast_bench(data, encode=encode, n_skus=skus, log=log)
+    encode = _encoder(encoder, cache_dir, settings, _log)
+    results = run_forecast_bench(data, encode=encode, n_skus=skus, log=_log)
     rows = {
         name: {k: v for k, v in scores.items() if k in ("MASE", "RMSSE", "bias", "coverage80", "coverage95")}
         for name, scores in results["models"].items()
@@ -81,6 +63,104 @@ def bench_forecast(
         console.print(f"[green]✓[/] results written to {out} and {chart}")
 
 
+def _encoder(encoder: str | None, cache_dir: Path | None, settings: Any, log: Any) -> Any:
+    """texts -> e5 vectors through the embedding cache, or None (TF-IDF) when asked or not installed."""
+    if (encoder or settings.encoder.name) == "tfidf":
+        return None
+    from shoplm.errors import ModelNotFoundError
+    from shoplm.lm.cache import CachedEncoder
+    from shoplm.lm.factory import load_encoder
+
+    try:
+        text_encoder = load_encoder(encoder or settings.encoder, cache=False)
+    except ModelNotFoundError as exc:
+        log(f"no text encoder ({exc}); categories and similarity from TF-IDF instead")
+        return None
+    cached = CachedEncoder(text_encoder, (cache_dir or settings.cache_dir) / "embeddings")
+    return lambda texts: cached.encode(texts, mode="passage", progress=True)
+
+
+def _log(message: str) -> None:
+    errors.print(f"[dim]forecast:[/] {message}", highlight=False)
+
+
+@handle_errors
+def reorder(
+    data: Annotated[Path, typer.Option("--data", help="Online Retail (or Online Retail II) CSV, optionally .gz")],
+    out: Annotated[Path | None, typer.Option("--out", help="write the advice as CSV here")] = None,
+    lead_time: Annotated[int, typer.Option("--lead-time", help="weeks between ordering and delivery")] = 1,
+    review: Annotated[int, typer.Option("--review", help="weeks between orders")] = 1,
+    service_level: Annotated[float, typer.Option("--service-level", help="cycle service level, 0.5-1")] = 0.95,
+    skus: Annotated[int, typer.Option("--skus", help="top SKUs by revenue", min=1)] = 50,
+) -> None:
+    """Reorder advice per SKU from shoplm's forecast: safety stock, reorder point, order-up-to, newsvendor.
+
+    The file has no purchase cost: the newsvendor quantity assumes a unit cost of 60% of the median
+    selling price and a weekly holding cost of 0.5% of it.
+    """
+    from shoplm.forecast import forecast, weekly_demand
+    from shoplm.forecast.reorder import reorder_advice
+    from shoplm.ingest.transactions import read_retail_transactions
+
+    panel = weekly_demand(read_retail_transactions(data).frame)
+    top = panel.items.sort_values("revenue", ascending=False, kind="stable")["item_id"].head(skus).tolist()
+    horizon = lead_time + review
+    if lead_time < 0 or review < 1 or horizon > 13:
+        raise InputError(f"need lead time >= 0, review >= 1 and lead time + review <= 13, got {lead_time}, {review}")
+    predicted = forecast(panel, horizon=max(horizon, 1), levels=(80, 95), skus=top)
+    items = panel.items.set_index("item_id")
+    price = items["price"].to_dict()
+    advice = reorder_advice(
+        predicted[predicted["kind"] == "sku"],
+        lead_time=lead_time,
+        review=review,
+        service_level=service_level,
+        price=price,
+        unit_cost={k: 0.6 * v for k, v in price.items()},
+    )
+    advice.insert(1, "description", advice["unique_id"].map(items["description"]))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        advice.to_csv(out, index=False)
+        console.print(f"[green]✓[/] advice for {len(advice)} SKUs written to {out}")
+    else:
+        console.print(advice.head(20).round(1).to_string(index=False))
+
+
+@handle_errors
+def bench_reorder(
+    data: Annotated[Path, typer.Option("--data", help="Online Retail (or Online Retail II) CSV, optionally .gz")],
+    out: Annotated[Path | None, typer.Option("--out", help="write the results as JSON here")] = None,
+    lead_time: Annotated[int, typer.Option("--lead-time", help="weeks between ordering and delivery")] = 1,
+    review: Annotated[int, typer.Option("--review", help="weeks between orders")] = 1,
+    service_level: Annotated[float, typer.Option("--service-level", help="cycle service level, 0.5-1")] = 0.95,
+    skus: Annotated[int, typer.Option("--skus", help="top SKUs by revenue", min=1)] = 500,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="where embeddings are cached")] = None,
+    encoder: Annotated[str | None, typer.Option("--encoder", help="text encoder; 'tfidf': none")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """12 weeks of weekly ordering with shoplm's forecasts against a naive moving-average policy."""
+    from shoplm.forecast.reorder_bench import run_reorder_bench
+
+    settings = load_settings(data_dir)
+    results = run_reorder_bench(
+        data,
+        encode=_encoder(encoder, cache_dir, settings, _log),
+        n_skus=skus,
+        lead_time=lead_time,
+        review=review,
+        service_level=service_level,
+        log=_log,
+    )
+    console.print_json(json.dumps({"policies": results["policies"], "service_level": service_level}))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2, default=str))
+        console.print(f"[green]✓[/] results written to {out}")
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add this domain's commands to ``app`` and its benchmarks to ``bench_app``."""
+    app.command("reorder")(reorder)
     bench_app.command("forecast")(bench_forecast)
+    bench_app.command("reorder")(bench_reorder)

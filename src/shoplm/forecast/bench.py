@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from shoplm.errors import InputError
-from shoplm.forecast.categories import derive_categories
+from shoplm.forecast.categories import ItemCategories, derive_categories
 from shoplm.forecast.ensemble import EnsembleSelector
 from shoplm.forecast.models import GLOBAL_MODEL, GlobalDemandModel
 from shoplm.forecast.panel import MIN_HISTORY_WEEKS, weekly_demand
@@ -90,14 +90,7 @@ def run_forecast_bench(
     if len(weeks) < needed:
         raise InputError(f"{len(weeks)} complete weeks; the protocol needs at least {needed}", path=path)
     log(f"{len(retail.frame):,} lines, {len(panel.items):,} SKUs, {len(weeks)} weeks ({weeks[0].date()}..)")
-    descriptions = panel.items["description"].astype(str).tolist()
-    vectors, text_source = None, "tfidf"
-    if encode is not None:
-        log(f"encoding {len(descriptions):,} descriptions (cached after the first run)")
-        vectors, text_source = np.asarray(encode(descriptions), dtype=np.float32), "e5"
-    found = derive_categories(descriptions, vectors)
-    categories = dict(zip(panel.items["item_id"], found.category_of(), strict=True))
-    log(f"{found.k} categories by silhouette ({text_source}): {', '.join(found.names[:6])}, ...")
+    vectors, text_source, found, categories = text_categories(panel, encode, log)
     top = panel.items.sort_values("revenue", ascending=False, kind="stable")["item_id"].head(n_skus).tolist()
     series = build_series(panel, skus=top, categories=categories, embeddings=vectors)
     first_reported = len(weeks) - HORIZON * REPORTED_FOLDS
@@ -188,6 +181,21 @@ def run_forecast_bench(
         },
         "runtime_seconds": round(time.monotonic() - started, 1),
     }
+
+
+def text_categories(
+    panel: Any, encode: Encode | None, log: Log
+) -> tuple[np.ndarray | None, str, ItemCategories, dict[str, str]]:
+    """The items' text vectors (None without an encoder), their source, and derived categories."""
+    descriptions = panel.items["description"].astype(str).tolist()
+    vectors, text_source = None, "tfidf"
+    if encode is not None:
+        log(f"encoding {len(descriptions):,} descriptions (cached after the first run)")
+        vectors, text_source = np.asarray(encode(descriptions), dtype=np.float32), "e5"
+    found = derive_categories(descriptions, vectors)
+    categories = dict(zip(panel.items["item_id"], found.category_of(), strict=True))
+    log(f"{found.k} categories by silhouette ({text_source}): {', '.join(found.names[:6])}, ...")
+    return vectors, text_source, found, categories
 
 
 def score(frame: pd.DataFrame, name: str, intervals: pd.DataFrame, series: SeriesSet) -> dict[str, Any]:

@@ -296,7 +296,9 @@ def static_features(
     out["category"] = items["category"].astype(str).map(codes).to_numpy(dtype=float)
     dims = 0 if embeddings is None else min(n_text_dims, len(items) - 1, np.shape(embeddings)[1])
     if dims > 0:
-        vectors = PCA(n_components=dims, random_state=seed).fit_transform(np.asarray(embeddings, dtype=float))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # identical descriptions: no variance to explain
+            vectors = PCA(n_components=dims, random_state=seed).fit_transform(np.asarray(embeddings, dtype=float))
         for i in range(dims):
             out[f"text{i}"] = vectors[:, i]
     return out
