@@ -46,6 +46,12 @@ def test_bench_reorder_compares_both_policies(tmp_path: Path) -> None:
     for policy in report["policies"].values():
         assert 0.5 < policy["fill_rate"] <= 1.0 and policy["average_on_hand"] > 0
     assert len(report["simulated_weeks"]) == 12
+    # a higher service level buys more stock and a better fill, for both policies
+    sweep = report["sweep"]
+    for name in ("shoplm", "naive"):
+        assert sweep["0.99"][name]["average_on_hand"] > sweep["0.8"][name]["average_on_hand"]
+        assert sweep["0.99"][name]["fill_rate"] >= sweep["0.8"][name]["fill_rate"]
+    assert out.with_suffix(".png").stat().st_size > 0
     short = retail_csv(tmp_path / "short.csv", weeks=20)
     result = runner.invoke(app, ["bench", "reorder", "--data", str(short), "--encoder", "tfidf"])
     assert result.exit_code == 2 and "needs at least 32" in result.output

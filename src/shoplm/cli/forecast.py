@@ -121,7 +121,7 @@ def reorder(
     advice.insert(1, "description", advice["unique_id"].map(items["description"]))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        advice.to_csv(out, index=False)
+        advice.to_csv(out, index=False, float_format="%.1f")
         console.print(f"[green]✓[/] advice for {len(advice)} SKUs written to {out}")
     else:
         console.print(advice.head(20).round(1).to_string(index=False))
@@ -140,7 +140,7 @@ def bench_reorder(
     data_dir: DataDirOption = None,
 ) -> None:
     """12 weeks of weekly ordering with shoplm's forecasts against a naive moving-average policy."""
-    from shoplm.forecast.reorder_bench import run_reorder_bench
+    from shoplm.forecast.reorder_bench import run_reorder_bench, write_reorder_chart
 
     settings = load_settings(data_dir)
     results = run_reorder_bench(
@@ -156,7 +156,8 @@ def bench_reorder(
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, default=str))
-        console.print(f"[green]✓[/] results written to {out}")
+        chart = write_reorder_chart(results, out.with_suffix(".png"))
+        console.print(f"[green]✓[/] results written to {out} and {chart}")
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

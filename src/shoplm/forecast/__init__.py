@@ -5,6 +5,7 @@ The domain API:
 - :func:`weekly_demand` (transactions frame -> :class:`DemandPanel`, returns handled explicitly);
 - :func:`forecast` (panel, horizon, levels -> mean and interval bounds per SKU and category week);
 - :func:`derive_categories` (descriptions [+ embeddings] -> a named category per item);
+- :func:`reorder_advice` (forecast -> safety stock, reorder point, order-up-to, newsvendor);
 - the estimators it keeps: :class:`GlobalDemandModel`, :class:`EnsembleSelector`,
   :class:`ColdStartForecaster`.
 """
@@ -15,6 +16,7 @@ from shoplm.forecast.ensemble import EnsembleSelector
 from shoplm.forecast.models import GlobalDemandModel
 from shoplm.forecast.panel import DemandPanel, check_horizon, demand_class, weekly_demand
 from shoplm.forecast.pipeline import forecast
+from shoplm.forecast.reorder import reorder_advice, simulate_order_up_to
 
 __all__ = [
     "ColdStartForecaster",
@@ -26,5 +28,7 @@ __all__ = [
     "demand_class",
     "derive_categories",
     "forecast",
+    "reorder_advice",
+    "simulate_order_up_to",
     "weekly_demand",
 ]

@@ -10,7 +10,8 @@ Both policies review every week and order up to a level (lost sales, see
   of the last 8 weeks.
 
 Simulated: the last 12 weeks of the file, the top ``n_skus`` SKUs by revenue; both start with
-their own first order-up-to level on the shelf.
+their own first order-up-to level on the shelf. Both policies are also simulated over a range of
+service levels (``sweep``), so that their fill rates can be compared at equal average stock.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from shoplm.forecast.pipeline import build_series, ensemble_input, forecasts_at_
 from shoplm.forecast.reorder import reorder_advice, simulate_order_up_to
 
 SIMULATED_WEEKS = 12
+SWEEP_LEVELS = (0.5001, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 VALIDATION_FOLDS = 3
 
 
@@ -77,9 +79,9 @@ def run_reorder_bench(
     wide = series.demand.pivot(index="ds", columns="unique_id", values="y").reindex(index=weeks, columns=top)
     wide = wide.fillna(0.0)
     period = lead_time + review
-    z = float(norm.ppf(service_level))
-    ours = np.zeros((SIMULATED_WEEKS + 1, len(top)))
-    naive = np.zeros_like(ours)
+    shape = (SIMULATED_WEEKS + 1, len(top))
+    means = {"shoplm": np.zeros(shape), "naive": np.zeros(shape)}
+    stds = {"shoplm": np.zeros(shape), "naive": np.zeros(shape)}
     for j in range(SIMULATED_WEEKS + 1):  # decision j uses the weeks before weeks[start + j]
         origin = weeks[start] + pd.Timedelta(weeks=j)
         part = at(origin, period)
@@ -91,17 +93,24 @@ def run_reorder_bench(
             review=review,
             service_level=service_level,
         ).set_index("unique_id")
-        ours[j] = advice["order_up_to"].reindex(top).fillna(0.0).to_numpy()
+        means["shoplm"][j] = advice["demand_mean"].reindex(top).fillna(0.0).to_numpy()
+        stds["shoplm"][j] = advice["demand_std"].reindex(top).fillna(0.0).to_numpy()
         history = wide.iloc[: start + j]
-        naive[j] = (period * history.tail(4).mean() + z * np.sqrt(period) * history.tail(8).std(ddof=0)).to_numpy()
+        means["naive"][j] = (period * history.tail(4).mean()).to_numpy()
+        stds["naive"][j] = (np.sqrt(period) * history.tail(8).std(ddof=0)).to_numpy()
         log(f"week {j + 1}/{SIMULATED_WEEKS + 1}: {time.monotonic() - started:.0f}s")
     demand = wide.iloc[start:].to_numpy()
-    results = {
-        name: simulate_order_up_to(demand, targets[1:], lead_time=lead_time, initial=targets[0]).as_dict()
-        for name, targets in (("shoplm", ours), ("naive", naive))
-    }
+
+    def simulate(name: str, level: float) -> dict[str, Any]:
+        targets = means[name] + float(norm.ppf(level)) * stds[name]  # order-up-to level
+        return simulate_order_up_to(demand, targets[1:], lead_time=lead_time, initial=targets[0]).as_dict()
+
+    results = {name: simulate(name, service_level) for name in means}
+    # Both policies over a range of service levels: compare their fill rates at equal stock.
+    sweep = {str(level): {name: simulate(name, level) for name in means} for level in SWEEP_LEVELS}
     return {
         "policies": results,
+        "sweep": sweep,
         "skus": len(top),
         "lead_time_weeks": lead_time,
         "review_weeks": review,
@@ -110,3 +119,26 @@ def run_reorder_bench(
         "ensemble_choice": selector.choice_,
         "runtime_seconds": round(time.monotonic() - started, 1),
     }
+
+
+def write_reorder_chart(results: dict[str, Any], path: Any) -> Any:
+    """A PNG of fill rate against average stock for both policies over the service-level sweep."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.5, 4.5))
+    for name, color in (("shoplm", "tab:red"), ("naive", "tab:blue")):
+        points = [(v[name]["average_on_hand"], v[name]["fill_rate"]) for v in results["sweep"].values()]
+        axis.plot(*zip(*points, strict=True), marker="o", color=color, label=name)
+    axis.set_xlabel("average units on hand (all SKUs)")
+    axis.set_ylabel("fill rate")
+    axis.set_title(
+        f"{results['skus']} SKUs, {len(results['simulated_weeks'])} weeks, lead time {results['lead_time_weeks']}"
+    )
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
