@@ -89,6 +89,8 @@ def test_global_model_tracks_levels_and_refuses_other_features() -> None:
         model.predict(demand, statics.drop(columns=["category"]), horizon=2)
     with pytest.raises(InputError, match="no static features"):
         model.predict(demand, statics.drop(index=["a"]), horizon=2)
+    with pytest.raises(InputError, match="all zeros"):
+        GlobalDemandModel().fit(demand.assign(y=0.0), statics, freq="W-SAT")
 
 
 def test_selector_chooses_per_class_and_covers_nominally() -> None:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -115,3 +116,14 @@ def test_pipeline_docstring_example_runs() -> None:
 
     result = doctest.testmod(pipeline, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_shop_with_only_returns_forecasts_zero() -> None:
+    frame = transactions(weeks=20)
+    returns = frame[frame["item_id"] == "400"]
+    edges = frame.iloc[[0, -1]].assign(item_id="400", quantity=-1)  # the file's first and last days
+    panel = weekly_demand(pd.concat([returns, edges], ignore_index=True))
+    assert panel.demand["y"].sum() == 0
+    out = forecast(panel, horizon=3, models=("AutoETS",))
+    assert set(out["unique_id"]) == {"400", "category:all"}
+    assert (out[["mean", "lo-80", "hi-80", "lo-95", "hi-95"]].to_numpy() == 0).all()

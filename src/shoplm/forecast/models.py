@@ -200,8 +200,8 @@ class GlobalDemandModel(Estimator):
         """Learn from the weekly ``demand`` (``unique_id, ds, y``) with per-series ``statics``."""
         import lightgbm as lgb
 
-        if demand.empty:
-            raise InputError("no demand history to learn from")
+        if demand.empty or not (demand["y"] > 0).any():
+            raise InputError("no demand to learn from: the history is empty or all zeros")
         regressor = lgb.LGBMRegressor(
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,

@@ -157,7 +157,10 @@ def forecasts_at_origin(
     if interval_models:
         with_levels = statistical_forecasts(history, horizon, series.freq, list(interval_models), levels=levels)
         out = with_levels if out is None else out.merge(with_levels, on=["unique_id", "ds"], how="left")
-    if global_model is not None:
+    if global_model is not None and not (history["y"] > 0).any():  # nothing sold yet: LightGBM says 0
+        zeros = out if out is not None else statistical_forecasts(history, horizon, series.freq, ["SeasonalNaive"])
+        out = zeros.assign(**{GLOBAL_MODEL: 0.0})
+    elif global_model is not None:
         statics = series.statics.loc[list(values)]
         fitted = global_model.fit(history, statics, freq=series.freq)
         learned = fitted.predict(history, statics, horizon=horizon)
@@ -243,6 +246,8 @@ def reconcile(frame: pd.DataFrame, info: pd.DataFrame, column: str) -> pd.Series
     kinds = info["kind"].reindex(frame["unique_id"].unique())
     bottom = kinds.index[kinds != "category"].to_numpy()
     tops = kinds.index[kinds == "category"].to_numpy()
+    if len(bottom) == 0 or len(tops) == 0:  # nothing to reconcile
+        return pd.concat([frame[column].clip(lower=0), kept[column]]).astype(float).sort_index()
     categories = info.loc[bottom, "category"].to_numpy()
     summing = np.vstack(
         [(categories == info.at[top, "category"]).astype(float) for top in tops] + [np.eye(len(bottom))]
