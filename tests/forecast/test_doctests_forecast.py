@@ -9,7 +9,7 @@ import pytest
 
 MODULES = [
     "shoplm.forecast.panel",
-    "shoplm.forecast.categories",
+    "shoplm.lm.categories",
     "shoplm.forecast.ensemble",
     "shoplm.forecast.coldstart",
     "shoplm.forecast.models",

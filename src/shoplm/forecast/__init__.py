@@ -4,13 +4,14 @@ The domain API:
 
 - :func:`weekly_demand` (transactions frame -> :class:`DemandPanel`, returns handled explicitly);
 - :func:`forecast` (panel, horizon, levels -> mean and interval bounds per SKU and category week);
-- :func:`derive_categories` (descriptions [+ embeddings] -> a named category per item);
 - :func:`reorder_advice` (forecast -> safety stock, reorder point, order-up-to, newsvendor);
 - the estimators it keeps: :class:`GlobalDemandModel`, :class:`EnsembleSelector`,
   :class:`ColdStartForecaster`.
+
+Categories derived from descriptions live in :mod:`shoplm.lm.categories` (text clustering, which
+the importer and the pricing domain use too).
 """
 
-from shoplm.forecast.categories import ItemCategories, derive_categories
 from shoplm.forecast.coldstart import ColdStartForecaster
 from shoplm.forecast.ensemble import EnsembleSelector
 from shoplm.forecast.models import GlobalDemandModel
@@ -23,10 +24,8 @@ __all__ = [
     "DemandPanel",
     "EnsembleSelector",
     "GlobalDemandModel",
-    "ItemCategories",
     "check_horizon",
     "demand_class",
-    "derive_categories",
     "forecast",
     "reorder_advice",
     "simulate_order_up_to",

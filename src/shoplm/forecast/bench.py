@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from shoplm.errors import InputError
-from shoplm.forecast.categories import ItemCategories, derive_categories
 from shoplm.forecast.ensemble import EnsembleSelector
 from shoplm.forecast.models import GLOBAL_MODEL, GlobalDemandModel
 from shoplm.forecast.panel import MIN_HISTORY_WEEKS, weekly_demand
@@ -46,6 +45,7 @@ from shoplm.forecast.pipeline import (
     forecasts_at_origin,
     reconcile,
 )
+from shoplm.lm.categories import ItemCategories, derive_categories
 
 HORIZON = 4
 CANDIDATE_STAT_MODELS = ("SeasonalNaive", "AutoETS", "CrostonOptimized", "TSB", "IMAPA")

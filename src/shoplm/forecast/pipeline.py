@@ -78,7 +78,7 @@ def build_series(
         categories: item_id -> category; None: one category ``"all"``.
         embeddings: text vectors aligned with ``panel.items`` rows; None: TF-IDF vectors.
     """
-    from shoplm.forecast.categories import _tfidf_vectors
+    from shoplm.lm.categories import _tfidf_vectors
 
     items = panel.items.set_index("item_id")
     if embeddings is None:

@@ -12,7 +12,7 @@ from the price then:
 - ``no_price``: the fixed-effects model with the price term removed (β = 0): what price adds.
 
 The elasticities reported are those of the fit on every week. Categories come from the
-descriptions (e5 embeddings clustered, as :mod:`shoplm.forecast.categories` does).
+descriptions (e5 embeddings clustered, as :mod:`shoplm.lm.categories` does).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from shoplm.errors import InputError
-from shoplm.forecast.categories import derive_categories
 from shoplm.ingest.transactions import read_retail_transactions
+from shoplm.lm.categories import derive_categories
 from shoplm.lm.encoder import TextEncoder
 from shoplm.pricing.elasticity import ElasticityModel, demean_two_way, weekly_price_panel
 

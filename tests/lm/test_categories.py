@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from shoplm.errors import InputError
-from shoplm.forecast.categories import cluster_names, derive_categories
+from shoplm.lm.categories import cluster_names, derive_categories
 
 MUGS = ["white ceramic mug", "blue ceramic mug", "tea mug large", "coffee mug set", "ceramic mug red"]
 CANDLES = ["scented candle jar", "vanilla candle", "candle holder glass", "tea light candle", "pillar candle"]
