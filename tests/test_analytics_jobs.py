@@ -107,3 +107,22 @@ def test_jobs_on_an_empty_store_say_what_is_missing(tmp_path: Path) -> None:
             Insights(store, Pseudonymizer(settings.hmac_key)).churn("U1")
     finally:
         store.close()
+
+
+def test_forecasts_run_the_same_here_and_on_ray(demo_shop: tuple[Settings, object]) -> None:
+    import ray
+
+    settings, _manifest = demo_shop
+    store = Store.open(settings.database_url)
+    try:
+        here = analytics.run_forecast(store, settings)
+        try:
+            there = analytics.run_forecast(store, settings, ray_address="local")
+        finally:
+            ray.shutdown()
+    finally:
+        store.close()
+    assert here["tasks"] > 1 and (here["ran_on"], there["ran_on"]) == ("local", "ray")
+    assert here["series"] == there["series"] and here["reorder"] == there["reorder"]
+    first = here["series"][0]["forecast"]
+    assert len(first) == here["horizon"] and all(w["lo95"] <= w["mean"] <= w["hi95"] for w in first)

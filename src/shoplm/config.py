@@ -136,6 +136,20 @@ class ServerSettings(BaseModel):
     session_hours: float = Field(default=8.0, gt=0, description="lifetime of a dashboard login")
 
 
+class ForecastSettings(BaseModel):
+    """Demand forecasts and reorder advice (``shoplm reorder``). The store has no purchase costs or
+    lead times, so these documented defaults stand in until a shop sets its own."""
+
+    horizon_weeks: int = Field(default=4, ge=1, le=52, description="weeks forecast ahead")
+    skus: int = Field(default=50, ge=1, le=100_000, description="the top SKUs by revenue that are forecast")
+    lead_time_weeks: int = Field(default=2, ge=0, le=26, description="weeks from ordering to delivery")
+    review_weeks: int = Field(default=1, ge=1, le=26, description="weeks between orders")
+    service_level: float = Field(default=0.95, gt=0.5, lt=1, description="wanted chance of no stock-out per cycle")
+    holding_cost_per_year: float = Field(default=0.25, gt=0, le=5, description="share of the price per year")
+    margin: float = Field(default=0.30, gt=0, lt=1, description="stock-out cost: the margin lost per unit")
+    chunks: int = Field(default=4, ge=1, le=1024, description="groups of categories forecast as separate tasks")
+
+
 class AlertSettings(BaseModel):
     """Where alerts (fraud, opinion spikes) go besides the store: one webhook, signed with HMAC-SHA256.
 
@@ -180,6 +194,7 @@ class Settings(BaseSettings):
     recommend: RecommendSettings = RecommendSettings()
     assistant: AssistantSettings = AssistantSettings()
     server: ServerSettings = ServerSettings()
+    forecast: ForecastSettings = ForecastSettings()
     alerts: AlertSettings = AlertSettings()
     ray: RaySettings = RaySettings()
     seed: int = 0

@@ -19,7 +19,7 @@ def test_reorder_writes_advice_per_sku(tmp_path: Path) -> None:
     out = tmp_path / "advice.csv"
     result = runner.invoke(app, ["reorder", "--data", str(data), "--lead-time", "1", "--skus", "4", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    advice = pd.read_csv(out, dtype={"unique_id": str}).set_index("unique_id")
+    advice = pd.read_csv(out, dtype={"item_id": str}).set_index("item_id")
     assert set(advice.index) == {"100", "101", "102", "103"}
     assert (advice["order_up_to"] >= advice["demand_mean"]).all()
     # the mug selling about 80 a week needs more stock than the one selling about 20
@@ -30,7 +30,7 @@ def test_reorder_writes_advice_per_sku(tmp_path: Path) -> None:
 def test_reorder_bad_input_exits_2(tmp_path: Path) -> None:
     data = retail_csv(tmp_path / "retail.csv", weeks=12)
     result = runner.invoke(app, ["reorder", "--data", str(data), "--service-level", "1.5"])
-    assert result.exit_code == 2 and "service level" in result.output
+    assert result.exit_code == 2 and "service_level" in result.output
     result = runner.invoke(app, ["reorder", "--data", str(data), "--lead-time", "20"])
     assert result.exit_code == 2 and "lead time" in result.output
 

@@ -106,7 +106,13 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
         # trained on events alone as before) and the shop's policies where the assistant looks.
         ingest("orders", manifest.files["orders"], store=store, settings=settings)
         # The analytics results the routes and the dashboard's panels serve.
-        for job in (analytics.run_churn, analytics.run_segments, analytics.run_pricing, analytics.run_fraud):
+        for job in (
+            analytics.run_churn,
+            analytics.run_segments,
+            analytics.run_pricing,
+            analytics.run_fraud,
+            analytics.run_forecast,
+        ):
             job(store, settings)
         shutil.copytree(manifest.policies_dir, settings.data_dir / "policies")
         # The assistant's models (intents, sentiment), trained once per session: a service loads

@@ -72,3 +72,24 @@ def test_fraud_alerts_say_why(client: TestClient, shop: Shop) -> None:
     assert first["kind"] == "fraud" and first["subject"] in first["title"]
     assert first["body"]["rules"] or first["body"]["features"]
     assert first["delivered_at"] is None  # no webhook configured: stored only
+
+
+def test_forecasts_and_what_to_order(client: TestClient, shop: Shop) -> None:
+    from shoplm.store import Store
+
+    store = Store.open(shop.settings().database_url)
+    try:
+        forecast_items = [s["item_id"] for s in store.analytics.report("forecast")["body"]["series"]]
+    finally:
+        store.close()
+    assert forecast_items
+    found = client.get(f"/v1/forecasts/{forecast_items[0]}", headers=_read(shop))
+    assert found.status_code == 200, found.text
+    forecast = found.json()
+    assert len(forecast["forecast"]) == forecast["horizon"] and forecast["history"]
+    assert all(w["lo95"] <= w["lo80"] <= w["mean"] <= w["hi80"] <= w["hi95"] for w in forecast["forecast"])
+    reorder = client.get("/v1/reorder", headers=_read(shop)).json()
+    assert reorder["policy"]["lead_time_weeks"] == 2  # the documented default
+    assert all(a["order_quantity"] > 0 and a["reason"] for a in reorder["items"])
+    missing = client.get("/v1/forecasts/NO-SUCH-ITEM", headers=_read(shop))
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "item_not_forecast"

@@ -185,6 +185,20 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             page.click("#catalog-search button")
             page.wait_for_selector("#search-results tr[data-item]")
 
+            # The analytics panels: each fragment loaded, with its chart drawn in the page.
+            for slot in ("#churn-slot", "#segments-slot", "#forecast-slot", "#risk-slot"):
+                page.wait_for_selector(f"{slot}[data-loaded]")
+                assert page.locator(f"{slot} .error").count() == 0, page.locator(slot).inner_text()
+            assert page.locator("#churn-chart rect").count() == 10  # the probability histogram
+            assert page.locator("#churn-list tr").count() > 0
+            assert page.locator("#segments-chart rect").count() >= 2
+            assert page.locator("#forecast-chart-1 polyline").count() >= 2  # history and forecast
+            assert page.locator("#risk-chart rect").count() > 0
+            # A customer at risk opens as the selected user.
+            at_risk = page.locator("#churn-list td.user").first.get_attribute("data-user")
+            page.locator("#churn-list td.user").first.click()
+            page.wait_for_function(f"location.search.includes('{at_risk}')")
+
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
             assert not outside, f"the page fetched from elsewhere: {outside[:3]}"

@@ -224,3 +224,140 @@ def run_fraud(store: Store, settings: Settings, *, since_ms: int = 0, alert_cent
         "delivery_failed": len(delivery.failed),
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+# -- demand forecasts and reorder advice --------------------------------------------------------
+def _forecast_chunk(task: dict[str, Any]) -> pd.DataFrame:
+    """Forecast one group of categories (a Ray task, or a step of the local loop: the same function)."""
+    from shoplm.forecast import forecast
+
+    return forecast(task["panel"], task["horizon"], skus=task["skus"], categories=task["categories"])
+
+
+def _category_groups(categories: dict[str, str], skus: list[str], n_groups: int) -> list[list[str]]:
+    """SKUs split into at most ``n_groups`` groups of whole categories, balanced by SKU count.
+
+    Whole categories keep each category's total reconciled with its own SKUs inside one task.
+    """
+    by_category: dict[str, list[str]] = {}
+    for sku in skus:
+        by_category.setdefault(categories.get(sku, "all"), []).append(sku)
+    groups: list[list[str]] = [[] for _ in range(min(n_groups, len(by_category)))]
+    for members in sorted(by_category.values(), key=len, reverse=True):
+        min(groups, key=len).extend(members)
+    return [g for g in groups if g]
+
+
+def run_forecast(store: Store, settings: Settings, *, ray_address: str | None = None) -> dict[str, Any]:
+    """Forecast weekly demand of the top SKUs with intervals and advise what to order now.
+
+    The SKUs are forecast in groups of whole categories (``forecast.chunks``), each group one
+    task: here one after another, or on Ray with ``ray_address``; the same function either way,
+    so the results do not depend on where they ran.
+
+    Reorder advice uses the stock on hand from the catalog (``items.stock``; unknown counts as 0)
+    and the documented defaults of :class:`~shoplm.config.ForecastSettings`: lead time, review
+    period, service level, a holding cost per year as a share of the price, and the margin a
+    stock-out loses (the unit cost is the price less the margin).
+
+    Returns:
+        The ``forecast`` report: per SKU its recent history, forecast and intervals; the reorder list.
+    """
+    from shoplm.fanout import map_chunks
+    from shoplm.forecast import weekly_demand
+    from shoplm.forecast.reorder import reorder_advice
+
+    config = settings.forecast
+    started = time.perf_counter()
+    frame = _require_orders(read_transactions(store), "forecast")
+    panel = weekly_demand(frame)
+    horizon = max(config.horizon_weeks, config.lead_time_weeks + config.review_weeks)
+    top = panel.items.sort_values("revenue", ascending=False, kind="stable")["item_id"].head(config.skus).tolist()
+    categories = {k: v for k, v in item_categories(store).to_dict().items() if k in set(top)}
+    tasks = [
+        {"panel": panel, "horizon": horizon, "skus": group, "categories": {s: categories.get(s, "all") for s in group}}
+        for group in _category_groups(categories, top, config.chunks)
+    ]
+    predicted = pd.concat(map_chunks(_forecast_chunk, tasks, ray_address=ray_address), ignore_index=True)
+    skus = predicted[predicted["kind"] == "sku"]
+    catalog = store.items.catalog(["item_id", "title", "price", "stock"]).set_index("item_id")
+    price = panel.items.set_index("item_id")["price"].to_dict()
+    weekly_holding = config.holding_cost_per_year / 52 / (1 - config.margin)  # per unit cost
+    advice = reorder_advice(
+        skus,
+        lead_time=config.lead_time_weeks,
+        review=config.review_weeks,
+        service_level=config.service_level,
+        on_hand=catalog["stock"].dropna().astype(float).to_dict(),
+        price=price,
+        unit_cost={k: v * (1 - config.margin) for k, v in price.items()},
+        holding_rate=weekly_holding,
+    )
+    series = []
+    history = panel.demand.pivot_table(index="ds", columns="unique_id", values="y", aggfunc="sum")
+    for sku in top:
+        rows = skus[skus["unique_id"] == sku].sort_values("ds")
+        past = history[sku].dropna().iloc[-26:] if sku in history else pd.Series(dtype=float)
+        series.append(
+            {
+                "item_id": sku,
+                "title": str(catalog["title"].get(sku, "")),
+                "class": str(rows["series_class"].iat[0]) if len(rows) else "",
+                "history": [{"x": str(ds.date()), "y": float(y)} for ds, y in past.items()],
+                "forecast": [
+                    {
+                        "x": str(pd.Timestamp(r.ds).date()),
+                        "mean": round(max(float(r.mean), 0.0), 2),
+                        **{
+                            f"{side}{level}": round(max(float(getattr(r, f"{side}_{level}")), 0.0), 2)
+                            for side in ("lo", "hi")
+                            for level in (80, 95)
+                        },
+                    }
+                    for r in rows.rename(columns=lambda c: c.replace("-", "_")).itertuples()
+                ],
+            }
+        )
+    stock = catalog["stock"]
+    reorder = []
+    for row in advice.sort_values("order", ascending=False).itertuples():
+        if row.order <= 0:
+            continue
+        on_hand = stock.get(row.unique_id)
+        known = on_hand is not None and pd.notna(on_hand)
+        reorder.append(
+            {
+                "item_id": row.unique_id,
+                "title": str(catalog["title"].get(row.unique_id, "")),
+                "order_quantity": int(row.order),
+                "on_hand": int(on_hand) if known else None,
+                "reorder_point": round(float(row.reorder_point), 1),
+                "order_up_to": round(float(row.order_up_to), 1),
+                "safety_stock": round(float(row.safety_stock), 1),
+                "newsvendor": None if pd.isna(row.newsvendor) else round(float(row.newsvendor), 1),
+                "reason": (
+                    f"{'stock ' + str(int(on_hand)) if known else 'no stock count (taken as 0)'} is below "
+                    f"{row.order_up_to:.0f}: forecast {row.demand_mean:.0f} over the next "
+                    f"{config.lead_time_weeks + config.review_weeks} weeks plus safety stock {row.safety_stock:.0f} "
+                    f"for {config.service_level:.0%} service"
+                ),
+            }
+        )
+    report = {
+        "horizon": horizon,
+        "levels": [80, 95],
+        "policy": config.model_dump(),
+        "panel": {
+            "weeks": len(panel.weeks),
+            "skus": len(panel.items),
+            "clipped_weeks": panel.clipped_weeks,
+            "returned_units": panel.returned_units,
+        },
+        "tasks": len(tasks),
+        "ran_on": "ray" if ray_address else "local",
+        "series": series,
+        "reorder": reorder,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    store.analytics.save_report("forecast", report)
+    return report

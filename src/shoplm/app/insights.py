@@ -87,6 +87,28 @@ class Insights:
         answer["evidence"] = {k: rows[category][k] for k in ("n", "items", "within_sd", "share_moved", "se")}
         return answer
 
+    def forecast(self, item_id: str) -> dict[str, Any]:
+        """The item's recent weekly demand, its forecast with 80% / 95% intervals, and its reorder advice.
+
+        Raises:
+            NotFoundError: no forecast job has run, or the item is not among those forecast.
+        """
+        report = self.report("forecast")
+        found = next((s for s in report["series"] if s["item_id"] == item_id), None)
+        if found is None:
+            raise NotFoundError(
+                f"item {item_id!r} was not forecast: the job forecasts the top "
+                f"{len(report['series'])} items by revenue",
+                code="item_not_forecast",
+            )
+        advice = next((r for r in report["reorder"] if r["item_id"] == item_id), None)
+        return {**found, "horizon": report["horizon"], "reorder": advice, "computed_at": report["computed_at"]}
+
+    def reorder(self, *, limit: int = 50) -> dict[str, Any]:
+        """What to order now, biggest orders first, with the policy behind it."""
+        report = self.report("forecast")
+        return {"policy": report["policy"], "items": report["reorder"][:limit], "computed_at": report["computed_at"]}
+
     def fraud_alerts(self, *, limit: int = 50, since_ms: int = 0) -> dict[str, Any]:
         """The newest fraud alerts (each with the rules and features behind it) and how many there are."""
         alerts = self.store.alerts.recent("fraud", limit=limit, since_ms=since_ms)

@@ -2,6 +2,7 @@
 
 Example:
     $ shoplm bench forecast --data ../shared/data/retail/online_retail.csv.gz --out results.json
+    $ shoplm reorder                       # the store's orders; stored for the dashboard and GET /v1/forecasts
     $ shoplm reorder --data ../shared/data/retail/online_retail.csv.gz --lead-time 1 --out advice.csv
     $ shoplm bench reorder --data ../shared/data/retail/online_retail.csv.gz --out reorder.json
 """
@@ -86,45 +87,117 @@ def _log(message: str) -> None:
 
 @handle_errors
 def reorder(
-    data: Annotated[Path, typer.Option("--data", help="Online Retail (or Online Retail II) CSV, optionally .gz")],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="an Online Retail (II) CSV instead of the store's orders (nothing is stored)"),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="write the advice as CSV here")] = None,
-    lead_time: Annotated[int, typer.Option("--lead-time", help="weeks between ordering and delivery")] = 1,
-    review: Annotated[int, typer.Option("--review", help="weeks between orders")] = 1,
-    service_level: Annotated[float, typer.Option("--service-level", help="cycle service level, 0.5-1")] = 0.95,
-    skus: Annotated[int, typer.Option("--skus", help="top SKUs by revenue", min=1)] = 50,
+    lead_time: Annotated[
+        int | None, typer.Option("--lead-time", help="weeks between ordering and delivery (setting: 2)")
+    ] = None,
+    review: Annotated[int | None, typer.Option("--review", help="weeks between orders (setting: 1)")] = None,
+    service_level: Annotated[
+        float | None, typer.Option("--service-level", help="cycle service level, 0.5-1 (setting: 0.95)")
+    ] = None,
+    skus: Annotated[int | None, typer.Option("--skus", help="top SKUs by revenue (setting: 50)", min=1)] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="forecast the category groups as tasks on a Ray started here")
+    ] = False,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="run the tasks on the Ray cluster at this address")
+    ] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
-    """Reorder advice per SKU from shoplm's forecast: safety stock, reorder point, order-up-to, newsvendor.
+    """What to order now, per SKU, from shoplm's forecast: safety stock, reorder point, order-up-to, newsvendor.
 
-    The file has no purchase cost: the newsvendor quantity assumes a unit cost of 60% of the median
-    selling price and a weekly holding cost of 0.5% of it.
+    On the store's orders (the default) the forecasts and the advice are stored for the dashboard
+    and ``GET /v1/forecasts``. Costs and lead times are not in the data: the defaults of the
+    ``forecast`` settings stand in (lead time 2 weeks, holding cost 25% of the price per year,
+    stock-out cost a 30% margin).
     """
-    from shoplm.forecast import forecast, weekly_demand
-    from shoplm.forecast.reorder import reorder_advice
-    from shoplm.ingest.transactions import read_retail_transactions
+    from shoplm.fanout import resolve_ray_address
 
-    panel = weekly_demand(read_retail_transactions(data).frame)
-    top = panel.items.sort_values("revenue", ascending=False, kind="stable")["item_id"].head(skus).tolist()
-    horizon = lead_time + review
-    if lead_time < 0 or review < 1 or horizon > 13:
-        raise InputError(f"need lead time >= 0, review >= 1 and lead time + review <= 13, got {lead_time}, {review}")
-    predicted = forecast(panel, horizon=max(horizon, 1), levels=(80, 95), skus=top)
-    items = panel.items.set_index("item_id")
-    price = items["price"].to_dict()
-    advice = reorder_advice(
-        predicted[predicted["kind"] == "sku"],
-        lead_time=lead_time,
-        review=review,
-        service_level=service_level,
-        price=price,
-        unit_cost={k: 0.6 * v for k, v in price.items()},
-    )
-    advice.insert(1, "description", advice["unique_id"].map(items["description"]))
+    settings = load_settings(data_dir)
+    overrides = {
+        "lead_time_weeks": lead_time,
+        "review_weeks": review,
+        "service_level": service_level,
+        "skus": skus,
+    }
+    try:
+        config = type(settings.forecast).model_validate(
+            {**settings.forecast.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        )
+    except ValueError as exc:  # pydantic's ValidationError: say which option, exit 2
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in getattr(exc, "errors", list)())
+        raise InputError(f"bad reorder option ({problems or exc})") from exc
+    settings = settings.model_copy(update={"forecast": config})
+    address = resolve_ray_address(ray, ray_address, settings.ray.address)
+    if data is None:
+        from shoplm.app.analytics import run_forecast
+        from shoplm.cli.common import open_store
+
+        with open_store(settings) as store:
+            report = run_forecast(store, settings, ray_address=address)
+        rows = report["reorder"]
+        console.print(f"{len(report['series'])} SKUs forecast {report['horizon']} weeks ahead ({report['ran_on']})")
+    else:
+        rows = _file_advice(data, settings.forecast)
+    import pandas as pd
+
+    advice = pd.DataFrame(rows)
+    if advice.empty:
+        console.print("nothing to order now: every forecast SKU is above its reorder level")
+        return
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         advice.to_csv(out, index=False, float_format="%.1f")
         console.print(f"[green]✓[/] advice for {len(advice)} SKUs written to {out}")
     else:
-        console.print(advice.head(20).round(1).to_string(index=False))
+        shown = ["item_id", "title", "order_quantity", "reason"]
+        console.print(advice[shown].head(20).to_string(index=False))
+
+
+def _file_advice(data: Path, config: Any) -> list[dict[str, Any]]:
+    """Reorder advice from a file's history (no stock counts: on hand is taken as 0)."""
+    import pandas as pd
+
+    from shoplm.forecast import forecast, weekly_demand
+    from shoplm.forecast.reorder import reorder_advice
+    from shoplm.ingest.transactions import read_retail_transactions
+
+    panel = weekly_demand(read_retail_transactions(data).frame)
+    top = panel.items.sort_values("revenue", ascending=False, kind="stable")["item_id"].head(config.skus).tolist()
+    horizon = config.lead_time_weeks + config.review_weeks
+    if horizon > 13:
+        raise InputError(f"lead time + review must be at most 13 weeks, got {horizon}")
+    predicted = forecast(panel, horizon=max(horizon, config.horizon_weeks), levels=(80, 95), skus=top)
+    items = panel.items.set_index("item_id")
+    price = items["price"].to_dict()
+    advice = reorder_advice(
+        predicted[predicted["kind"] == "sku"],
+        lead_time=config.lead_time_weeks,
+        review=config.review_weeks,
+        service_level=config.service_level,
+        price=price,
+        unit_cost={k: v * (1 - config.margin) for k, v in price.items()},
+        holding_rate=config.holding_cost_per_year / 52 / (1 - config.margin),
+    )
+    return [
+        {
+            "item_id": row.unique_id,
+            "title": str(items["description"].get(row.unique_id, "")),
+            "order_quantity": int(row.order),
+            "demand_mean": round(float(row.demand_mean), 1),
+            "order_up_to": round(float(row.order_up_to), 1),
+            "safety_stock": round(float(row.safety_stock), 1),
+            "newsvendor": None if pd.isna(row.newsvendor) else round(float(row.newsvendor), 1),
+            "reason": f"no stock count (taken as 0): forecast {row.demand_mean:.0f} over {horizon} weeks "
+            f"plus safety stock {row.safety_stock:.0f}",
+        }
+        for row in advice.sort_values("order", ascending=False).itertuples()
+        if row.order > 0
+    ]
 
 
 @handle_errors

@@ -344,3 +344,47 @@ class Alert(BaseModel):
 class AlertList(BaseModel):
     total: int
     alerts: list[Alert]
+
+
+class WeekPoint(BaseModel):
+    x: str = Field(description="week start (YYYY-MM-DD)")
+    y: float
+
+
+class WeekForecast(BaseModel):
+    x: str = Field(description="week start (YYYY-MM-DD)")
+    mean: float
+    lo80: float
+    hi80: float
+    lo95: float
+    hi95: float
+
+
+class ReorderAdvice(BaseModel):
+    item_id: str
+    title: str
+    order_quantity: int
+    on_hand: int | None = Field(description="the catalog's stock count; None when unknown (taken as 0)")
+    reorder_point: float
+    order_up_to: float
+    safety_stock: float
+    newsvendor: float | None
+    reason: str
+
+
+class ItemForecast(BaseModel):
+    item_id: str
+    title: str
+    horizon: int
+    history: list[WeekPoint]
+    forecast: list[WeekForecast]
+    reorder: ReorderAdvice | None = Field(description="None when nothing needs ordering now")
+    computed_at: str
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ReorderList(BaseModel):
+    policy: dict[str, Any]
+    items: list[ReorderAdvice]
+    computed_at: str
