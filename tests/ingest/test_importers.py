@@ -80,3 +80,26 @@ def test_uci_wrong_layout(tmp_path: Path, store: Store, settings: Settings) -> N
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     with pytest.raises(InputError, match="not the UCI Online Retail layout"):
         load_importer("uci-retail").run(tmp_path / "x.csv", store=store, settings=settings)
+
+
+def test_online_retail_ii_headers_and_derived_categories(tmp_path: Path, store: Store, settings: Settings) -> None:
+    rows = [
+        ("489434", "M1", "WHITE CERAMIC COFFEE MUG"),
+        ("489434", "M2", "BLUE CERAMIC TEA MUG"),
+        ("489435", "M3", "LARGE CERAMIC MUG"),
+        ("489435", "N1", "PAPER PARTY NAPKINS"),
+        ("489436", "N2", "FLORAL PAPER NAPKINS"),
+        ("489436", "N3", "CHRISTMAS PAPER NAPKINS"),
+    ]
+    header = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+    body = "".join(
+        f"{inv},{code},{text},2,2010-12-01 08:26:00,1.25,13085.0,United Kingdom\n" for inv, code, text in rows
+    )
+    (tmp_path / "retail_ii.csv").write_text(header + body)
+    items, orders, _events = load_importer("uci-retail").run(tmp_path / "retail_ii.csv", store=store, settings=settings)
+    assert (items.accepted, orders.accepted) == (6, 6)
+    categories = store.items.catalog(["item_id", "category"]).set_index("item_id")["category"]
+    assert categories.notna().all() and (categories != "").all()
+    assert 2 <= categories.nunique() <= 5  # clustered, and named by the titles' keywords
+    named = " ".join(categories.unique()).lower()
+    assert any(word in named for word in ("mug", "ceramic", "napkins", "paper"))

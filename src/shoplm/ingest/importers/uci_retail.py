@@ -3,7 +3,8 @@
 Columns ``InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID,
 Country`` (CSV, optionally gzipped). Mapped to shoplm kinds:
 
-- items: one per StockCode, title = the most frequent description, price = median unit price;
+- items: one per StockCode, title = the most frequent description, price = median unit price,
+  category = the cluster of its title's text vector, named by keywords (the file has none);
 - orders: one per invoice; an invoice number starting with ``C`` is a cancellation (status
   ``cancelled``, quantities made positive), others are ``delivered``; lines without a
   customer are guest checkouts;
@@ -37,6 +38,27 @@ def read_retail(path: Path) -> pd.DataFrame:
     return normalize_retail_columns(frame, source=path)
 
 
+def derived_categories(titles: list[str], settings: Settings) -> list[str]:
+    """A category per title: the titles' text vectors clustered and each cluster named by its keywords.
+
+    Online Retail has no category column, and the rest of shoplm (pricing, segments, forecasts,
+    the recommenders' diversity) reads categories. The vectors come from the configured encoder
+    (cached, so a re-import encodes nothing new); without an installed encoder, TF-IDF vectors
+    stand in (see :mod:`shoplm.lm.categories`, which also says how k is chosen).
+    """
+    from shoplm.errors import ModelNotFoundError
+    from shoplm.lm import load_encoder
+    from shoplm.lm.categories import derive_categories
+
+    if len(titles) < 2:
+        return ["all"] * len(titles)
+    try:
+        vectors = load_encoder(settings).encode(titles, mode="passage")
+    except ModelNotFoundError:
+        vectors = None
+    return derive_categories(titles, vectors, seed=settings.seed).category_of()
+
+
 class UciRetailImporter:
     help = "the UCI Online Retail invoice-line file (CSV or .csv.gz)"
 
@@ -62,6 +84,7 @@ class UciRetailImporter:
             .rename(columns={"StockCode": "item_id"})
         )
         items["title"] = items["title"].where(items["title"] != "", "item " + items["item_id"])
+        items["category"] = derived_categories(items["title"].tolist(), settings)
         items["currency"] = "GBP"
         reports = [
             ingest("items", items, store=store, settings=settings, rejects_path=rejects_dir / "retail-items.csv")
