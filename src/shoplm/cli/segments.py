@@ -95,6 +95,7 @@ def bench_basket(
     min_support: Annotated[
         float | None, typer.Option(help="the rules' least share of invoices (default: chosen on validation)")
     ] = None,
+    max_len: Annotated[int, typer.Option(min=2, help="the largest itemset, with --min-support")] = 3,
     test_fraction: Annotated[float, typer.Option(help="the share of the time span held out as test")] = 0.2,
     k: Annotated[int, typer.Option(min=1, help="cut-off of HR and precision")] = 10,
     seed: Annotated[int, typer.Option(help="draws the hidden item of each test invoice")] = 0,
@@ -108,7 +109,14 @@ def bench_basket(
         errors.print(f"[dim]{line}[/]", highlight=False)
 
     report = run_basket_benchmark(
-        data, out, min_support=min_support, test_fraction=test_fraction, k=k, seed=seed, progress=say
+        data,
+        out,
+        min_support=min_support,
+        max_len=max_len,
+        test_fraction=test_fraction,
+        k=k,
+        seed=seed,
+        progress=say,
     )
     table = Table(title=f"next item in the basket: {report['data']['test_cases']:,} test invoices")
     columns = ("HR@5", f"HR@{k}", f"precision@{k}", "coverage")

@@ -130,7 +130,11 @@ class BoughtTogetherRecommender(CandidateSource):
             itemsets = fpgrowth(onehot, min_support=self.min_support, use_colnames=True, max_len=int(self.max_len))
             if (itemsets["itemsets"].map(len) > 1).any():
                 rules = association_rules(
-                    itemsets, num_itemsets=n_baskets, metric="confidence", min_threshold=self.min_confidence
+                    itemsets,
+                    num_itemsets=n_baskets,
+                    metric="confidence",
+                    min_threshold=self.min_confidence,
+                    return_metrics=["support", "confidence", "lift"],  # mlxtend's others may divide by 0
                 )
                 # One item to one item: the history's newest basket is matched item by item.
                 for a, c, conf, lf in rules[["antecedents", "consequents", "confidence", "lift"]].itertuples(
