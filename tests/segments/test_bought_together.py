@@ -97,3 +97,13 @@ def test_bad_settings_and_data_are_refused() -> None:
         BoughtTogetherRecommender(min_support=2.0).fit(orders())
     with pytest.raises(InputError, match="max_len"):
         BoughtTogetherRecommender(max_len=1).fit(orders())
+
+
+def test_no_rule_at_all_still_scores_saves_and_loads(tmp_path) -> None:
+    # Every user bought one item once: no basket holds two items, so no rule.
+    data = Interactions.from_arrays(["u1", "u2", "u3"], ["a", "b", "a"], [0, 0, 0], [5.0, 5.0, 5.0])
+    model = BoughtTogetherRecommender().fit(data)
+    assert len(model.indices_) == 0 and model.rules("a") == []
+    loaded = BoughtTogetherRecommender.load(model.save(tmp_path / "empty"))
+    np.testing.assert_array_equal(loaded.score(["a"]), model.score(["a"]))
+    assert loaded.recommend([], k=1)[0][0] == "a"  # the best seller, for a cold start
