@@ -21,9 +21,10 @@ from shoplm.recommend import (
     TextSimilarityRecommender,
 )
 from shoplm.recommend.catalog import CatalogView
+from shoplm.recommend.components import SOURCES
 from shoplm.recommend.engine import RecommendationEngine
 from shoplm.recommend.evaluation import evaluate_engine
-from shoplm.recommend.ranker import HybridRanker
+from shoplm.recommend.ranker import HybridRanker, feature_names
 from shoplm.recommend.rules import BusinessRules
 from shoplm.store import Store
 from tests.estimator_contract import EstimatorContract
@@ -209,7 +210,7 @@ class TestHybridRankerContract(EstimatorContract):
 
     def probe(self, estimator: HybridRanker) -> np.ndarray:
         rng = np.random.default_rng(0)
-        return estimator.rerank(rng.random((12, 14)))
+        return estimator.rerank(rng.random((12, len(feature_names(list(SOURCES))))))
 
 
 # -- the store-bound recommender: real time, new items, profiles, refresh --------------

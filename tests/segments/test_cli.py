@@ -72,3 +72,33 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path) -> None:
     assert "missing InvoiceNo" in result.output
     method = invoke("segments", "--data", str(retail_file(tmp_path)), "--method", "tarot")
     assert method.exit_code == 2 and "unknown segmentation method" in method.output
+
+
+def test_segments_of_the_store_are_stored_for_the_api(tmp_path: Path) -> None:
+    from shoplm.config import Settings
+    from shoplm.ingest.pipeline import ingest
+    from shoplm.store import Store
+
+    rows = ["order_id,user_id,status,item_id,quantity,unit_price,created_at"]
+    for n in range(40):
+        day = 1 + n % 28
+        rows.append(f"o{n},U{n % 9},delivered,mug,1,4.0,2024-0{1 + n % 6}-{day:02d}T10:00:00Z")
+        rows.append(
+            f"o{n},U{n % 9},delivered,{'tea' if n % 2 else 'spoon'},2,1.5,2024-0{1 + n % 6}-{day:02d}T10:00:00Z"
+        )
+    (tmp_path / "orders.csv").write_text("\n".join(rows) + "\n")
+    settings = Settings(data_dir=tmp_path / "shop")
+    store = Store.open(settings.database_url)
+    ingest("orders", tmp_path / "orders.csv", store=store, settings=settings)
+    store.close()
+    result = runner.invoke(app, ["segments", "--rules", "3", "--data-dir", str(tmp_path / "shop")])
+    assert result.exit_code == 0, result.output
+    store = Store.open(settings.database_url)
+    try:
+        stored = store.analytics.report("segments")["body"]
+        assert stored["customers"] == 9 and sum(s["customers"] for s in stored["segments"]) == 9
+        assert store.analytics.report("basket")["body"]["baskets"] == 40
+    finally:
+        store.close()
+    refused = runner.invoke(app, ["segments", "--assignments", "x.csv", "--data-dir", str(tmp_path / "shop")])
+    assert refused.exit_code == 2 and "--data" in refused.output

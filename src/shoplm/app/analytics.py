@@ -137,12 +137,19 @@ def run_churn(store: Store, settings: Settings, *, horizon_days: int = 90) -> di
 
 # -- segments and basket rules ------------------------------------------------------------------
 def run_segments(
-    store: Store, settings: Settings, *, method: str = "rfm", min_support: float = 0.01, top_rules: int = 30
+    store: Store,
+    settings: Settings,
+    *,
+    method: str = "rfm",
+    n_segments: int | None = None,
+    min_support: float = 0.01,
+    top_rules: int = 30,
 ) -> dict[str, Any]:
     """Segment the store's customers and mine its basket rules; store the ``segments`` and ``basket`` reports.
 
     Args:
         method: ``rfm`` (named RFM segments) or ``kmeans`` (profile clusters).
+        n_segments: k-means: how many (None: by silhouette).
         min_support: the basket rules' minimum support (share of orders holding an itemset).
         top_rules: rules kept in the report (highest lift first).
 
@@ -157,17 +164,15 @@ def run_segments(
     if customers.empty:
         raise InputError("segments: every order is a guest checkout; segments are of customers")
     categories = item_categories(store)
-    result = segment_customers(customers, method=method, item_category=categories.to_dict() or None, seed=settings.seed)
+    result = segment_customers(
+        customers, method=method, n_segments=n_segments, item_category=categories.to_dict() or None, seed=settings.seed
+    )
     save_job_model(settings, "segments", result.model, method)
     segments = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
     store.analytics.save_report("segments", segments)
 
     started = time.perf_counter()
-    basket = basket_rules_summary(frame, min_support=min_support, top=top_rules)
-    titles = store.items.catalog(["item_id", "title"]).set_index("item_id")["title"]
-    for rule in basket["top_rules"]:
-        for side in ("antecedents", "consequents"):
-            rule[f"{side[:-1]}_titles"] = [str(titles.get(item, item)) for item in rule[side]]
+    basket = basket_rules_summary(frame, min_support=min_support, top=max(top_rules, 1))
     basket["seconds"] = round(time.perf_counter() - started, 2)
     store.analytics.save_report("basket", basket)
     return {"segments": segments, "basket": basket}

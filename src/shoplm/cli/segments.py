@@ -16,14 +16,18 @@ from typing import Annotated
 
 import typer
 
-from shoplm.cli.common import console, errors, handle_errors
+from shoplm.cli.common import DataDirOption, console, errors, handle_errors, load_settings, open_store
+from shoplm.errors import InputError
 
 __all__ = ["register"]
 
 
 @handle_errors
 def segments(
-    data: Annotated[Path, typer.Option(help="an Online Retail-layout CSV(.gz) of invoice lines")],
+    data: Annotated[
+        Path | None,
+        typer.Option(help="an Online Retail-layout CSV(.gz) instead of the store's orders (nothing is stored)"),
+    ] = None,
     method: Annotated[str, typer.Option(help="rfm (named quintile segments) or kmeans (profile vectors)")] = "rfm",
     n_segments: Annotated[
         int | None, typer.Option("--segments", min=2, help="kmeans: how many segments (default: by silhouette)")
@@ -34,24 +38,43 @@ def segments(
     assignments: Annotated[Path | None, typer.Option(help="write each customer's segment as CSV here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     seed: Annotated[int, typer.Option(help="kmeans: random seed")] = 0,
+    data_dir: DataDirOption = None,
 ) -> None:
-    """Customer segments (RFM or k-means) with their size, top categories, tags and value."""
+    """Customer segments (RFM or k-means) with their size, top categories, tags and value.
+
+    Without ``--data`` they are made from the store's orders, with its basket rules, and stored
+    for ``GET /v1/segments`` and the dashboard.
+    """
     from rich.table import Table
 
     from shoplm.ingest.transactions import read_retail_transactions
     from shoplm.segments.api import basket_rules_summary, segment_customers
 
-    frame = read_retail_transactions(data).frame
-    with console.status(f"segmenting customers ({method})"):
-        result = segment_customers(frame, method=method.lower(), n_segments=n_segments, seed=seed)
-    report = result.to_dict()
-    if rules:
-        with console.status("mining basket rules"):
-            report["basket_rules"] = basket_rules_summary(frame, min_support=min_support, top=rules)
+    if data is None:
+        from shoplm.app.analytics import run_segments
+
+        if assignments is not None:
+            raise InputError("--assignments needs --data: the store's segments are served by GET /v1/segments")
+        settings = load_settings(data_dir)
+        with open_store(settings) as store, console.status(f"segmenting the store's customers ({method})"):
+            found = run_segments(
+                store, settings, method=method.lower(), n_segments=n_segments, min_support=min_support, top_rules=rules
+            )
+        report = found["segments"]
+        if rules:
+            report["basket_rules"] = found["basket"]
+    else:
+        frame = read_retail_transactions(data).frame
+        with console.status(f"segmenting customers ({method})"):
+            result = segment_customers(frame, method=method.lower(), n_segments=n_segments, seed=seed)
+        report = result.to_dict()
+        if rules:
+            with console.status("mining basket rules"):
+                report["basket_rules"] = basket_rules_summary(frame, min_support=min_support, top=rules)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    if assignments is not None:
+    if assignments is not None and data is not None:
         assignments.parent.mkdir(parents=True, exist_ok=True)
         result.assignment.to_csv(assignments, index=False)
     if as_json:
