@@ -204,7 +204,7 @@ def _file_advice(data: Path, config: Any) -> list[dict[str, Any]]:
 def bench_reorder(
     data: Annotated[Path, typer.Option("--data", help="Online Retail (or Online Retail II) CSV, optionally .gz")],
     out: Annotated[Path | None, typer.Option("--out", help="write the results as JSON here")] = None,
-    lead_time: Annotated[int, typer.Option("--lead-time", help="weeks between ordering and delivery")] = 1,
+    lead_time: Annotated[int, typer.Option("--lead-time", help="weeks between ordering and delivery")] = 2,
     review: Annotated[int, typer.Option("--review", help="weeks between orders")] = 1,
     service_level: Annotated[float, typer.Option("--service-level", help="cycle service level, 0.5-1")] = 0.95,
     skus: Annotated[int, typer.Option("--skus", help="top SKUs by revenue", min=1)] = 500,
