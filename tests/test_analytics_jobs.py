@@ -109,19 +109,26 @@ def test_jobs_on_an_empty_store_say_what_is_missing(tmp_path: Path) -> None:
         store.close()
 
 
-def test_forecasts_run_the_same_here_and_on_ray(demo_shop: tuple[Settings, object]) -> None:
+def test_per_sku_and_per_user_work_runs_the_same_here_and_on_ray(demo_shop: tuple[Settings, object]) -> None:
     import ray
 
     settings, _manifest = demo_shop
     store = Store.open(settings.database_url)
     try:
         here = analytics.run_forecast(store, settings)
+        churn_here = analytics.run_churn(store, settings, users_per_task=10)
+        scores_here = store.analytics.top_user_scores("churn", limit=1000)
         try:
             there = analytics.run_forecast(store, settings, ray_address="local")
+            churn_there = analytics.run_churn(store, settings, users_per_task=10, ray_address="local")
+            scores_there = store.analytics.top_user_scores("churn", limit=1000)
         finally:
             ray.shutdown()
     finally:
         store.close()
+    assert churn_here["tasks"] > 1 and churn_there["ran_on"] == "ray"
+    strip = [{k: v for k, v in row.items() if k != "computed_ms"} for row in scores_here]
+    assert strip == [{k: v for k, v in row.items() if k != "computed_ms"} for row in scores_there]
     assert here["tasks"] > 1 and (here["ran_on"], there["ran_on"]) == ("local", "ray")
     assert here["series"] == there["series"] and here["reorder"] == there["reorder"]
     first = here["series"][0]["forecast"]

@@ -86,11 +86,26 @@ def run_pricing(store: Store, settings: Settings) -> dict[str, Any]:
 
 
 # -- churn ------------------------------------------------------------------------------------
-def run_churn(store: Store, settings: Settings, *, horizon_days: int = 90) -> dict[str, Any]:
+def _churn_chunk(task: dict[str, Any]) -> list[Any]:
+    """Warnings of one group of customers (a Ray task, or a step of the local loop: the same function)."""
+    return task["model"].warnings(task["frame"], customer_ids=task["customers"])
+
+
+def run_churn(
+    store: Store,
+    settings: Settings,
+    *,
+    horizon_days: int = 90,
+    users_per_task: int = 20_000,
+    ray_address: str | None = None,
+) -> dict[str, Any]:
     """Fit the churn model on the store's orders; store every customer's score with reasons.
 
     The model learns from past cutoffs whose ``horizon_days`` window is complete, then scores
     every customer as of the day after the newest order. Guests (no user id) are not scored.
+    Scoring runs in groups of ``users_per_task`` customers, each one task: here one after
+    another, or on Ray with ``ray_address`` (each task sees the whole history, since part of
+    the features is fitted on every customer).
 
     Returns:
         The ``churn`` report: cutoff, customers scored and warned, a histogram of probabilities,
@@ -106,7 +121,15 @@ def run_churn(store: Store, settings: Settings, *, horizon_days: int = 90) -> di
         raise InputError("churn: every order is a guest checkout; churn is per customer")
     model = ChurnModel(horizon_days=horizon_days, seed=settings.seed).fit(customers)
     save_job_model(settings, "churn", model, "model")
-    warnings = model.warnings(customers)
+    from shoplm.fanout import map_chunks
+
+    ids = sorted(customers["customer_id"].unique())
+    tasks = [
+        {"model": model, "frame": customers, "customers": ids[start : start + users_per_task]}
+        for start in range(0, len(ids), max(users_per_task, 1))
+    ]
+    warnings = [w for part in map_chunks(_churn_chunk, tasks, ray_address=ray_address) for w in part]
+    warnings.sort(key=lambda w: (-w.probability, w.customer_id))
     scores = pd.DataFrame(
         {
             "user_id": [w.customer_id for w in warnings],
@@ -129,6 +152,8 @@ def run_churn(store: Store, settings: Settings, *, horizon_days: int = 90) -> di
             for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
         ],
         "fallback": getattr(model, "fallback_", None),
+        "tasks": len(tasks),
+        "ran_on": "ray" if ray_address else "local",
         "seconds": round(time.perf_counter() - started, 2),
     }
     store.analytics.save_report("churn", report)

@@ -82,16 +82,23 @@ def bench_churn(
 def churn(
     top: Annotated[int, typer.Option(min=0, help="list this many customers most at risk")] = 10,
     horizon_days: Annotated[int, typer.Option(min=7, max=365, help="churn: no purchase within this many days")] = 90,
+    users_per_task: Annotated[int, typer.Option(min=1, help="customers scored per task")] = 20_000,
+    ray: Annotated[bool, typer.Option("--ray", help="score the groups of customers on a Ray started here")] = False,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="score them on this Ray cluster")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Fit the churn model on the store's orders and store every customer's warning with its reasons."""
     from rich.table import Table
 
     from shoplm.app.analytics import run_churn
+    from shoplm.fanout import resolve_ray_address
 
     settings = load_settings(data_dir)
     with open_store(settings) as store:
-        report = run_churn(store, settings, horizon_days=horizon_days)
+        address = resolve_ray_address(ray, ray_address, settings.ray.address)
+        report = run_churn(
+            store, settings, horizon_days=horizon_days, users_per_task=users_per_task, ray_address=address
+        )
         rows = store.analytics.top_user_scores("churn", limit=top)
     table = Table("customer (pseudonymous)", "churn", "reasons")
     for row in rows:
