@@ -69,7 +69,7 @@ def test_uci_retail_maps_invoices_and_rejects_bad_debt(tmp_path: Path, store: St
     assert "unit_price: negative" in orders.rejects.iloc[0]["reason"]
     assert orders.rejects_path == settings.data_dir / "rejects" / "retail-orders.csv"
     table = store.frame("orders").set_index("order_id")
-    assert table.loc["C536379", "status"] == "cancelled"
+    assert table.loc["C536379", "status"] == "reversal"  # a separate order taking goods back
     assert table.loc["536365", "total_amount"] == pytest.approx(6 * 2.55 + 6 * 3.39)
     assert table.loc["536400", "user_id"] is None  # guest
     assert events.accepted == 2  # purchases of known customers, not cancelled

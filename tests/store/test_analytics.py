@@ -40,6 +40,7 @@ def test_store_orders_become_kept_goods_in_one_currency(tmp_path: Path, store: S
         "o2,,paid,i1,1,10.0,2024-03-02T10:00:00Z,GBP",  # a guest
         "o3,U2,cancelled,i1,4,10.0,2024-03-03T10:00:00Z,GBP",  # goods never kept
         "o4,U2,paid,i2,1,7.0,2024-03-04T10:00:00Z,USD",  # another currency
+        "C5,U1,reversal,i2,1,5.5,2024-03-05T10:00:00Z,GBP",  # takes back one i2 of o1
     ]
     path = tmp_path / "orders.csv"
     path.write_text("order_id,user_id,status,item_id,quantity,unit_price,created_at,currency\n" + "\n".join(rows))
@@ -48,8 +49,10 @@ def test_store_orders_become_kept_goods_in_one_currency(tmp_path: Path, store: S
     result = transactions_from_order_lines(store.orders.all_lines())
     frame = result.frame
     assert list(frame.columns) == TRANSACTION_COLUMNS
-    assert frame["invoice_id"].tolist() == ["o1", "o1", "o2"]
-    assert frame["amount"].tolist() == [20.0, 5.5, 10.0]
+    assert frame["invoice_id"].tolist() == ["o1", "o1", "o2", "C5"]
+    assert frame["amount"].tolist() == [20.0, 5.5, 10.0, -5.5]
+    assert frame["is_return"].tolist() == [False, False, False, True]
+    assert frame.groupby("item_id")["quantity"].sum().to_dict() == {"i1": 3, "i2": 0}  # net demand
     assert frame.loc[2, "customer_id"] == ""
     assert frame["customer_id"].iloc[0] not in ("", "U1")  # the stored id is pseudonymous
     assert result.currency == "GBP"

@@ -39,7 +39,7 @@ CANCELLABLE = frozenset({"pending", "paid"})
 REFUNDABLE = frozenset({"paid", "shipped", "delivered"})
 ADDRESS_CHANGEABLE = frozenset({"pending", "paid"})
 RETURNABLE = frozenset({"delivered"})
-FINAL = frozenset({"cancelled", "refunded", "returned"})
+FINAL = frozenset({"cancelled", "refunded", "returned", "reversal"})
 DAY_MS = 86_400_000
 
 #: What each changing tool sets the order's status to.

@@ -161,12 +161,15 @@ REVERSED_STATUSES = frozenset({"cancelled", "refunded", "returned"})
 def transactions_from_order_lines(lines: pd.DataFrame) -> RetailFile:
     """The store's order lines (``store.orders.all_lines()``) as the transactions frame.
 
-    In the store a cancelled, refunded or returned order carries that status itself (a shop
-    changes the order in place; the Online Retail importer stores each cancellation invoice as
-    its own cancelled order). Such orders' goods did not stay with the customer, so their lines
-    are left out and counted in ``dropped["reversed_orders"]``: demand read from the store is
-    kept goods. A currency other than the most common one is left out too (``"other_currency"``):
-    sums over mixed currencies mean nothing, and converting needs rates the store does not have.
+    Returns, explicitly. A cancelled, refunded or returned order was changed in place (the shop
+    set the status on the order itself): its goods did not stay with the customer, so its lines
+    are left out and counted in ``dropped["reversed_orders"]``. An order of status ``reversal``
+    is a separate record taking back goods of an earlier order (Online Retail's cancellation
+    invoices, which the importer stores so): its lines are kept as returns, with negative
+    quantity and amount and ``is_return`` set, so sums give net demand as from the file.
+
+    A currency other than the most common one is left out too (``"other_currency"``): sums over
+    mixed currencies mean nothing, and converting needs rates the store does not have.
 
     Args:
         lines: columns order_id, user_id, status, currency, country, created_ms, item_id,
@@ -181,9 +184,12 @@ def transactions_from_order_lines(lines: pd.DataFrame) -> RetailFile:
     currency_counts = lines["currency"].fillna("").value_counts()
     currency = str(currency_counts.index[0])
     reversed_order = lines["status"].isin(REVERSED_STATUSES)
+    reversal = (lines["status"] == "reversal").to_numpy()
     other_currency = ~reversed_order & (lines["currency"].fillna("") != currency)
     no_sale = ~reversed_order & ~other_currency & ((lines["quantity"] <= 0) | (lines["unit_price"] <= 0))
-    kept = lines[~(reversed_order | other_currency | no_sale)]
+    keep = ~(reversed_order | other_currency | no_sale)
+    kept = lines[keep]
+    sign = np.where(reversal[keep.to_numpy()], -1, 1)
     frame = pd.DataFrame(
         {
             "invoice_id": kept["order_id"].astype(str),
@@ -192,10 +198,10 @@ def transactions_from_order_lines(lines: pd.DataFrame) -> RetailFile:
             "description": kept["title"].fillna("").astype(str),
             "country": kept["country"].fillna("").astype(str),
             "timestamp": pd.to_datetime(kept["created_ms"], unit="ms"),
-            "quantity": kept["quantity"].astype(np.int64),
+            "quantity": sign * kept["quantity"].astype(np.int64),
             "unit_price": kept["unit_price"].astype(np.float64),
-            "amount": (kept["quantity"] * kept["unit_price"]).round(4),
-            "is_return": False,
+            "amount": (sign * kept["quantity"] * kept["unit_price"]).round(4),
+            "is_return": sign < 0,
         }
     ).reset_index(drop=True)
     dropped = {

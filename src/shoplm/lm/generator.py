@@ -217,6 +217,7 @@ _STATUS: dict[str, tuple[str, str]] = {
     "refunded": ("has been refunded", "已退款"),
     "returned": ("has been returned", "已退货"),
     "return_requested": ("has a return in progress", "退货处理中"),
+    "reversal": ("reverses an earlier order", "是对之前订单的冲销"),
 }
 
 

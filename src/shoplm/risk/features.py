@@ -53,7 +53,7 @@ __all__ = [
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 #: statuses of an earlier order that count toward refund abuse
-SETTLED_BAD_STATUSES = frozenset({"refunded", "returned", "cancelled", "canceled", "chargeback"})
+SETTLED_BAD_STATUSES = frozenset({"refunded", "returned", "cancelled", "canceled", "chargeback", "reversal"})
 #: how far from the order's time its purchase event may be to name the order's session
 _SESSION_MATCH_MS = 10 * 60_000
 

@@ -33,6 +33,9 @@ ORDER_STATUSES = (
     "refunded",
     "returned",
     "return_requested",  # the assistant started a return; the shop sets returned/refunded on receipt
+    # A separate order that takes back the goods of an earlier one (Online Retail's "C" invoices):
+    # its lines are returns, while a cancelled/refunded/returned order was changed in place.
+    "reversal",
 )
 MESSAGE_ROLES = ("customer", "agent", "assistant", "system")
 

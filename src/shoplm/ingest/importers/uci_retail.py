@@ -5,9 +5,9 @@ Country`` (CSV, optionally gzipped). Mapped to shoplm kinds:
 
 - items: one per StockCode, title = the most frequent description, price = median unit price,
   category = the cluster of its title's text vector, named by keywords (the file has none);
-- orders: one per invoice; an invoice number starting with ``C`` is a cancellation (status
-  ``cancelled``, quantities made positive), others are ``delivered``; lines without a
-  customer are guest checkouts;
+- orders: one per invoice; an invoice number starting with ``C`` takes back goods of an earlier
+  invoice (status ``reversal``, quantities made positive: analytics read its lines as returns),
+  others are ``delivered``; lines without a customer are guest checkouts;
 - events: one ``purchase`` per line of a non-cancelled invoice with a customer.
 
 Rows the core rejects (for example the "Adjust bad debt" lines with a negative price) land
@@ -94,7 +94,7 @@ class UciRetailImporter:
             {
                 "order_id": raw["InvoiceNo"],
                 "user_id": customer,
-                "status": cancelled.map({True: "cancelled", False: "delivered"}),
+                "status": cancelled.map({True: "reversal", False: "delivered"}),
                 "item_id": raw["StockCode"],
                 "quantity": quantity.abs().astype("Int64").astype(str),
                 "unit_price": raw["UnitPrice"],
