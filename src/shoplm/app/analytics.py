@@ -8,7 +8,7 @@ result can be traced to the model that made it.
 
 Example:
     >>> import tempfile
-    >>> from shoplm.config import Settings
+    >>> from shoplm.config import ForecastSettings, Settings
     >>> from shoplm.store import Store
     >>> settings = Settings(data_dir=tempfile.mkdtemp())
     >>> store = Store.open(settings.database_url)
@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from shoplm.config import Settings
+from shoplm.config import ForecastSettings, Settings
 from shoplm.errors import InputError
 from shoplm.estimator import Estimator
 from shoplm.ingest.transactions import RetailFile, transactions_from_order_lines
@@ -278,6 +278,69 @@ def _category_groups(categories: dict[str, str], skus: list[str], n_groups: int)
     return [g for g in groups if g]
 
 
+def reorder_list(
+    sku_forecast: pd.DataFrame,
+    config: ForecastSettings,
+    *,
+    price: pd.Series,
+    titles: pd.Series,
+    stock: pd.Series | None = None,
+) -> list[dict[str, Any]]:
+    """What to order now, biggest orders first, each with its reason, under the ``forecast`` settings.
+
+    The data has no purchase costs: the unit cost is the price less ``config.margin`` (what a
+    stock-out loses), and holding costs ``config.holding_cost_per_year`` of the price a year.
+
+    Args:
+        sku_forecast: the SKU rows of :func:`shoplm.forecast.forecast`.
+        config: lead time, review period, service level and costs.
+        price, titles, stock: per item id; a missing stock count is taken as 0.
+
+    Returns:
+        One dict per SKU with something to order (see ``serve.schemas.ReorderAdvice``).
+    """
+    from shoplm.forecast.reorder import reorder_advice
+
+    stock = pd.Series(dtype=float) if stock is None else stock
+    prices = price.to_dict()
+    advice = reorder_advice(
+        sku_forecast,
+        lead_time=config.lead_time_weeks,
+        review=config.review_weeks,
+        service_level=config.service_level,
+        on_hand=stock.dropna().astype(float).to_dict(),
+        price=prices,
+        unit_cost={k: v * (1 - config.margin) for k, v in prices.items()},
+        holding_rate=config.holding_cost_per_year / 52 / (1 - config.margin),  # per week, of the unit cost
+    )
+    rows = []
+    for row in advice.sort_values("order", ascending=False).itertuples():
+        if row.order <= 0:
+            continue
+        on_hand = stock.get(row.unique_id)
+        known = on_hand is not None and pd.notna(on_hand)
+        rows.append(
+            {
+                "item_id": row.unique_id,
+                "title": str(titles.get(row.unique_id, "")),
+                "order_quantity": int(row.order),
+                "on_hand": int(on_hand) if known else None,
+                "demand_mean": round(float(row.demand_mean), 1),
+                "reorder_point": round(float(row.reorder_point), 1),
+                "order_up_to": round(float(row.order_up_to), 1),
+                "safety_stock": round(float(row.safety_stock), 1),
+                "newsvendor": None if pd.isna(row.newsvendor) else round(float(row.newsvendor), 1),
+                "reason": (
+                    f"{'stock ' + str(int(on_hand)) if known else 'no stock count (taken as 0)'} is below "
+                    f"{row.order_up_to:.0f}: forecast {row.demand_mean:.0f} over the next "
+                    f"{config.lead_time_weeks + config.review_weeks} weeks plus safety stock {row.safety_stock:.0f} "
+                    f"for {config.service_level:.0%} service"
+                ),
+            }
+        )
+    return rows
+
+
 def run_forecast(store: Store, settings: Settings, *, ray_address: str | None = None) -> dict[str, Any]:
     """Forecast weekly demand of the top SKUs with intervals and advise what to order now.
 
@@ -295,7 +358,6 @@ def run_forecast(store: Store, settings: Settings, *, ray_address: str | None = 
     """
     from shoplm.fanout import map_chunks
     from shoplm.forecast import weekly_demand
-    from shoplm.forecast.reorder import reorder_advice
 
     config = settings.forecast
     started = time.perf_counter()
@@ -311,17 +373,12 @@ def run_forecast(store: Store, settings: Settings, *, ray_address: str | None = 
     predicted = pd.concat(map_chunks(_forecast_chunk, tasks, ray_address=ray_address), ignore_index=True)
     skus = predicted[predicted["kind"] == "sku"]
     catalog = store.items.catalog(["item_id", "title", "price", "stock"]).set_index("item_id")
-    price = panel.items.set_index("item_id")["price"].to_dict()
-    weekly_holding = config.holding_cost_per_year / 52 / (1 - config.margin)  # per unit cost
-    advice = reorder_advice(
+    reorder = reorder_list(
         skus,
-        lead_time=config.lead_time_weeks,
-        review=config.review_weeks,
-        service_level=config.service_level,
-        on_hand=catalog["stock"].dropna().astype(float).to_dict(),
-        price=price,
-        unit_cost={k: v * (1 - config.margin) for k, v in price.items()},
-        holding_rate=weekly_holding,
+        config,
+        price=panel.items.set_index("item_id")["price"],
+        titles=catalog["title"],
+        stock=catalog["stock"],
     )
     series = []
     history = panel.demand.pivot_table(index="ds", columns="unique_id", values="y", aggfunc="sum")
@@ -346,31 +403,6 @@ def run_forecast(store: Store, settings: Settings, *, ray_address: str | None = 
                     }
                     for r in rows.rename(columns=lambda c: c.replace("-", "_")).itertuples()
                 ],
-            }
-        )
-    stock = catalog["stock"]
-    reorder = []
-    for row in advice.sort_values("order", ascending=False).itertuples():
-        if row.order <= 0:
-            continue
-        on_hand = stock.get(row.unique_id)
-        known = on_hand is not None and pd.notna(on_hand)
-        reorder.append(
-            {
-                "item_id": row.unique_id,
-                "title": str(catalog["title"].get(row.unique_id, "")),
-                "order_quantity": int(row.order),
-                "on_hand": int(on_hand) if known else None,
-                "reorder_point": round(float(row.reorder_point), 1),
-                "order_up_to": round(float(row.order_up_to), 1),
-                "safety_stock": round(float(row.safety_stock), 1),
-                "newsvendor": None if pd.isna(row.newsvendor) else round(float(row.newsvendor), 1),
-                "reason": (
-                    f"{'stock ' + str(int(on_hand)) if known else 'no stock count (taken as 0)'} is below "
-                    f"{row.order_up_to:.0f}: forecast {row.demand_mean:.0f} over the next "
-                    f"{config.lead_time_weeks + config.review_weeks} weeks plus safety stock {row.safety_stock:.0f} "
-                    f"for {config.service_level:.0%} service"
-                ),
             }
         )
     report = {

@@ -1,8 +1,8 @@
 """The ``shoplm`` commands of the customers domain; :func:`register` adds them to the app.
 
 Example:
-    $ shoplm bench clv --data ../shared/data/cdnow/CDNOW_master.txt --out clv.json
-    $ shoplm bench churn --data ../shared/data/retail/online_retail.csv.gz --out churn.json
+    $ shoplm bench clv --data CDNOW_master.txt --out clv.json
+    $ shoplm bench churn --data online_retail.csv.gz --out churn.json
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The ``shoplm`` commands of the forecast domain; :func:`register` adds them to the app.
 
 Example:
-    $ shoplm bench forecast --data ../shared/data/retail/online_retail.csv.gz --out results.json
+    $ shoplm bench forecast --data online_retail.csv.gz --out results.json
     $ shoplm reorder                       # the store's orders; stored for the dashboard and GET /v1/forecasts
-    $ shoplm reorder --data ../shared/data/retail/online_retail.csv.gz --lead-time 1 --out advice.csv
-    $ shoplm bench reorder --data ../shared/data/retail/online_retail.csv.gz --out reorder.json
+    $ shoplm reorder --data online_retail.csv.gz --lead-time 1 --out advice.csv
+    $ shoplm bench reorder --data online_retail.csv.gz --out reorder.json
 """
 
 from __future__ import annotations
@@ -160,10 +160,8 @@ def reorder(
 
 def _file_advice(data: Path, config: Any) -> list[dict[str, Any]]:
     """Reorder advice from a file's history (no stock counts: on hand is taken as 0)."""
-    import pandas as pd
-
+    from shoplm.app.analytics import reorder_list
     from shoplm.forecast import forecast, weekly_demand
-    from shoplm.forecast.reorder import reorder_advice
     from shoplm.ingest.transactions import read_retail_transactions
 
     panel = weekly_demand(read_retail_transactions(data).frame)
@@ -173,31 +171,9 @@ def _file_advice(data: Path, config: Any) -> list[dict[str, Any]]:
         raise InputError(f"lead time + review must be at most 13 weeks, got {horizon}")
     predicted = forecast(panel, horizon=max(horizon, config.horizon_weeks), levels=(80, 95), skus=top)
     items = panel.items.set_index("item_id")
-    price = items["price"].to_dict()
-    advice = reorder_advice(
-        predicted[predicted["kind"] == "sku"],
-        lead_time=config.lead_time_weeks,
-        review=config.review_weeks,
-        service_level=config.service_level,
-        price=price,
-        unit_cost={k: v * (1 - config.margin) for k, v in price.items()},
-        holding_rate=config.holding_cost_per_year / 52 / (1 - config.margin),
+    return reorder_list(
+        predicted[predicted["kind"] == "sku"], config, price=items["price"], titles=items["description"]
     )
-    return [
-        {
-            "item_id": row.unique_id,
-            "title": str(items["description"].get(row.unique_id, "")),
-            "order_quantity": int(row.order),
-            "demand_mean": round(float(row.demand_mean), 1),
-            "order_up_to": round(float(row.order_up_to), 1),
-            "safety_stock": round(float(row.safety_stock), 1),
-            "newsvendor": None if pd.isna(row.newsvendor) else round(float(row.newsvendor), 1),
-            "reason": f"no stock count (taken as 0): forecast {row.demand_mean:.0f} over {horizon} weeks "
-            f"plus safety stock {row.safety_stock:.0f}",
-        }
-        for row in advice.sort_values("order", ascending=False).itertuples()
-        if row.order > 0
-    ]
 
 
 @handle_errors

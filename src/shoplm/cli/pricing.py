@@ -3,7 +3,7 @@
 Example:
     $ shoplm pricing                       # fit on the store's orders; GET /v1/pricing/{category} serves it
     $ shoplm pricing --category "candle wick" --change -0.1
-    $ shoplm bench elasticity --data ../shared/data/retail/online_retail.csv.gz --out elasticity.json
+    $ shoplm bench elasticity --data online_retail.csv.gz --out elasticity.json
 """
 
 from __future__ import annotations
