@@ -47,6 +47,7 @@ MODULES = [
     "shoplm.lm.e5_file",
     "shoplm.lm.categories",
     "shoplm.fanout",
+    "shoplm.itemsets",
     "shoplm.ingest.transactions",
     "shoplm.store.analytics",
     "shoplm.store.alerts",

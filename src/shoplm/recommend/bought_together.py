@@ -9,14 +9,13 @@ positions, as in ``shoplm evaluate``'s leave-one-out split, still gives basket-s
 
 Only the strongest kind of event in the data makes baskets: purchases when the data has any
 (weight 5, :data:`~shoplm.interactions.EVENT_WEIGHTS`), every event when all weigh the same.
-Rules ``A -> B`` with support, confidence and lift come from mlxtend's ``fpgrowth`` and
-``association_rules`` on the basket × item one-hot table; ``score(history)`` gives each item
+Rules ``A -> B`` with support, confidence and lift come from :func:`shoplm.itemsets.mine_rules`
+(FP-growth), the same mining as the segments' basket rules; ``score(history)`` gives each item
 the best confidence of a rule whose antecedent is in the history's newest basket, and items
 no rule reaches a popularity tie-break below ``signal_floor``.
 
-The segments package mines the same rules from invoices (``shoplm.segments.basket``) for the
-analytics; this class is its serving twin on the recommendation side (the two domain packages
-are kept independent of each other).
+The segments package reads the same rules from invoices for the analytics; this class keeps
+the one-item rules compactly for serving.
 
 Example:
     >>> users = ["u1", "u1", "u2", "u2", "u3", "u3", "u4"]
@@ -34,6 +33,7 @@ from typing import Any, Self
 import numpy as np
 
 from shoplm.errors import InputError, ModelFileError
+from shoplm.itemsets import mine_rules
 from shoplm.recommend.base import CandidateSource, Interactions, scaled_to_max
 
 #: popularity share added to every score so items no rule reaches still rank sensibly
@@ -102,8 +102,7 @@ class BoughtTogetherRecommender(CandidateSource):
 
     def fit(self, interactions: Interactions, **_: Any) -> Self:
         """Mine pair (or longer) rules from the baskets of ``interactions``; return self."""
-        from mlxtend.frequent_patterns import association_rules, fpgrowth
-        from scipy import sparse
+        import pandas as pd
 
         self._check_params()
         if len(interactions) == 0:
@@ -114,38 +113,22 @@ class BoughtTogetherRecommender(CandidateSource):
         rows, cols = pairs // len(items), pairs % len(items)
         n_baskets = int(basket[-1]) + 1
         counts = np.bincount(cols, minlength=len(items)).astype(np.float64)
-        frequent = np.flatnonzero(counts / n_baskets >= self.min_support)
+        rules, _n, _itemsets = mine_rules(
+            pd.DataFrame({"invoice_id": rows, "item_id": cols}),
+            min_support=self.min_support,
+            min_confidence=self.min_confidence,
+            min_lift=0.0,
+            max_len=int(self.max_len),
+        )
         antecedent, consequent, confidence, lift = [], [], [], []
-        if len(frequent) > 1:
-            remap = np.full(len(items), -1)
-            remap[frequent] = np.arange(len(frequent))
-            keep = remap[cols] >= 0
-            table = sparse.csr_matrix(
-                (np.ones(int(keep.sum()), dtype=bool), (rows[keep], remap[cols[keep]])),
-                shape=(n_baskets, len(frequent)),
-            )
-            import pandas as pd
-
-            onehot = pd.DataFrame(table.toarray(), columns=frequent.tolist())
-            itemsets = fpgrowth(onehot, min_support=self.min_support, use_colnames=True, max_len=int(self.max_len))
-            if (itemsets["itemsets"].map(len) > 1).any():
-                rules = association_rules(
-                    itemsets,
-                    num_itemsets=n_baskets,
-                    metric="confidence",
-                    min_threshold=self.min_confidence,
-                    return_metrics=["support", "confidence", "lift"],  # mlxtend's others may divide by 0
-                )
-                # One item to one item: the history's newest basket is matched item by item.
-                for a, c, conf, lf in rules[["antecedents", "consequents", "confidence", "lift"]].itertuples(
-                    index=False
-                ):
-                    if len(a) == 1 and lf > 1:
-                        for item in c:
-                            antecedent.append(next(iter(a)))
-                            consequent.append(item)
-                            confidence.append(conf)
-                            lift.append(lf)
+        # One item to one item: the history's newest basket is matched item by item.
+        for a, c, conf, lf in rules[["antecedents", "consequents", "confidence", "lift"]].itertuples(index=False):
+            if len(a) == 1 and lf > 1:
+                for item in c:
+                    antecedent.append(next(iter(a)))
+                    consequent.append(item)
+                    confidence.append(conf)
+                    lift.append(lf)
         order = np.lexsort((consequent, -np.asarray(confidence, dtype=np.float64), antecedent))
         a_sorted = np.asarray(antecedent, dtype=np.int64)[order]
         self.item_ids_ = items.astype(str)

@@ -34,11 +34,11 @@ import pandas as pd
 
 from shoplm.errors import InputError, ModelFileError
 from shoplm.estimator import Estimator
+from shoplm.itemsets import mine_rules
 
 #: How a consequent is scored for a basket: the best matching rule's confidence, lift, or their product.
 SCORINGS = ("confidence", "lift", "confidence_lift")
 #: Mine on a dense boolean table up to this many cells (fast), above it on a sparse one (small).
-_DENSE_CELLS = 200_000_000
 
 
 def sale_baskets(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -57,53 +57,6 @@ def sale_baskets(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     returns = frame["is_return"].to_numpy(bool) if "is_return" in frame.columns else np.zeros(len(frame), bool)
     sales = frame.loc[~returns, ["invoice_id", "item_id"]].astype(str)
     return sales.drop_duplicates(ignore_index=True), int(returns.sum())
-
-
-def mine_rules(
-    baskets: pd.DataFrame, *, min_support: float, min_confidence: float, min_lift: float, max_len: int | None
-) -> tuple[pd.DataFrame, int, int]:
-    """FP-growth and association rules over ``invoice_id, item_id`` pairs.
-
-    Returns:
-        ``(rules, n_baskets, n_frequent_itemsets)``; ``rules`` has mlxtend's columns
-        (``antecedents``, ``consequents`` as frozensets, ``support``, ``confidence``, ``lift``...).
-    """
-    from mlxtend.frequent_patterns import association_rules, fpgrowth
-    from scipy import sparse
-
-    invoices, rows = np.unique(baskets["invoice_id"].to_numpy(), return_inverse=True)
-    items, cols = np.unique(baskets["item_id"].to_numpy(), return_inverse=True)
-    n_baskets = len(invoices)
-    # Only items frequent on their own can be in a frequent itemset: mine on those columns.
-    item_support = np.bincount(cols, minlength=len(items)) / n_baskets
-    frequent = np.flatnonzero(item_support >= min_support)
-    empty = pd.DataFrame(columns=["antecedents", "consequents", "support", "confidence", "lift"])
-    if len(frequent) == 0:
-        return empty, n_baskets, 0
-    remap = np.full(len(items), -1)
-    remap[frequent] = np.arange(len(frequent))
-    keep = remap[cols] >= 0
-    table = sparse.csr_matrix(
-        (np.ones(int(keep.sum()), dtype=bool), (rows[keep], remap[cols[keep]])), shape=(n_baskets, len(frequent))
-    )
-    names = items[frequent].tolist()
-    if n_baskets * len(frequent) <= _DENSE_CELLS:
-        onehot = pd.DataFrame(table.toarray(), columns=names)
-    else:
-        onehot = pd.DataFrame.sparse.from_spmatrix(table, columns=names)
-    itemsets = fpgrowth(onehot, min_support=min_support, use_colnames=True, max_len=max_len)
-    if not (itemsets["itemsets"].map(len) > 1).any():
-        return empty, n_baskets, len(itemsets)
-    # Only the measures used are computed (mlxtend's others divide by zero on certain rules).
-    rules = association_rules(
-        itemsets,
-        num_itemsets=n_baskets,
-        metric="confidence",
-        min_threshold=min_confidence,
-        return_metrics=["support", "confidence", "lift"],
-    )
-    rules = rules[rules["lift"] >= min_lift]
-    return rules.reset_index(drop=True), n_baskets, len(itemsets)
 
 
 def _flatten(sets: Iterable[Iterable[str]]) -> tuple[np.ndarray, np.ndarray]:
