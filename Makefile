@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, from the CPU wheel on this machine: an unpinned torch pulls a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,scale,reference]"
+	$(BIN)/pip install --quiet -e ".[dev,scale,reference,federated]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
