@@ -44,6 +44,7 @@ from shoplm.store.api_keys import ApiKeyRepository
 from shoplm.store.conversations import ConversationRepository
 from shoplm.store.events import EventRepository
 from shoplm.store.items import ItemRepository
+from shoplm.store.jobs import JobRunRepository
 from shoplm.store.orders import OrderRepository
 from shoplm.store.schema import TABLES, metadata
 from shoplm.store.users import UserRepository
@@ -140,7 +141,7 @@ class Store:
     """Typed access to the shop's data. Open with :meth:`open`; close with :meth:`close`.
 
     Attributes:
-        events, items, users, orders, conversations, api_keys, analytics, alerts: the repository of each table
+        events, items, users, orders, conversations, api_keys, analytics, alerts, jobs: the repository of each table
             family (see their modules).
     """
 
@@ -160,6 +161,7 @@ class Store:
         self.api_keys = ApiKeyRepository(self)
         self.analytics = AnalyticsRepository(self)
         self.alerts = AlertRepository(self)
+        self.jobs = JobRunRepository(self)
 
     @classmethod
     def open(cls, url: str, *, create: bool = True, background_checkpoints: float | None = None) -> Store:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from shoplm.store.schema import events as events_table
 
@@ -114,6 +114,21 @@ class EventRepository:
         )
         with self._store.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(statement)]
+
+    def delete_older_than(self, cutoff_ms: int, *, batch: int = 900) -> int:
+        """Delete events with ``ts_ms`` before ``cutoff_ms`` (retention); returns how many.
+
+        Deletes ``batch`` events per transaction, so writers (the API's event ingest) wait for
+        one short transaction at a time, never for the whole sweep.
+        """
+        c = events_table.c
+        deleted = 0
+        while True:
+            with self._store.transaction() as conn:
+                ids = conn.execute(select(c.event_id).where(c.ts_ms < cutoff_ms).limit(batch)).scalars().all()
+                if not ids:
+                    return deleted
+                deleted += conn.execute(delete(events_table).where(c.event_id.in_(ids))).rowcount
 
     def recent_users(self, *, window: int, limit: int) -> list[tuple[str, int, int]]:
         """Users with the newest events: (user id, events, newest ts) among the newest ``window`` events."""

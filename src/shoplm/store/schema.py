@@ -225,4 +225,28 @@ alerts = Table(
 Index("ix_alerts_kind_created", alerts.c.kind, alerts.c.created_ms)
 Index("ix_alerts_pending", alerts.c.delivered_ms, alerts.c.attempts)
 
+# Scheduled operations (retraining, forecasts, alerts, retention): one row per run, so the last
+# run, its outcome and its message survive restarts and show the same in every worker process.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(64), nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("finished_ms", BigInteger, nullable=True, doc="null while the run is going"),
+    Column("outcome", String(16), nullable=False, doc="running, ok, failed or skipped"),
+    Column("message", Text, nullable=False, default=""),
+)
+Index("ix_job_runs_job_started", job_runs.c.job, job_runs.c.started_ms)
+
+# Who may run scheduled jobs: one row per lease name, held by one process until it expires, so
+# that of several server workers (or a server and ``shoplm scheduler``) only one runs them.
+scheduler_leases = Table(
+    "scheduler_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False, doc="host:pid:random of the process holding it"),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}
