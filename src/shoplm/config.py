@@ -172,6 +172,40 @@ class RaySettings(BaseModel):
     connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
 
+#: A job's schedule, in UTC: ``every N<m|h|d>`` runs at the multiples of N since midnight UTC
+#: (``every 6h``: 00:00, 06:00, 12:00, 18:00), ``daily HH:MM`` once a day at that time.
+SCHEDULE_PATTERN = r"^\s*(every\s+[1-9][0-9]*\s*[mhd]|daily\s+([01][0-9]|2[0-3]):[0-5][0-9])\s*$"
+
+
+class JobSchedule(BaseModel):
+    """One scheduled job: whether it runs, and when (see :data:`SCHEDULE_PATTERN`)."""
+
+    enabled: bool = True
+    schedule: str = Field(
+        default="daily 03:00", pattern=SCHEDULE_PATTERN, description="'every 6h' or 'daily 03:00' (UTC)"
+    )
+
+
+class SchedulerSettings(BaseModel):
+    """What the scheduler runs and when (``shoplm scheduler``, or inside ``shoplm serve``).
+
+    A job that never ran waits for its first slot (``shoplm scheduler --once`` runs it at once);
+    a job that missed slots while nothing ran (the server was down) runs once, not once per slot.
+    """
+
+    in_server: bool = Field(default=True, description="run the scheduler inside `shoplm serve` (one worker does)")
+    poll_seconds: float = Field(default=30.0, gt=0, le=3600, description="how often due jobs are looked for")
+    lease_seconds: float = Field(default=120.0, ge=5, description="a dead scheduler's lease passes on after this")
+    retention_days: int = Field(default=0, ge=0, description="drop events older than this many days; 0: keep all")
+    run_history_days: int = Field(default=90, ge=1, description="job runs older than this are dropped by retention")
+    train: JobSchedule = JobSchedule(schedule="daily 02:00")
+    forecast: JobSchedule = JobSchedule(schedule="daily 03:00")
+    churn: JobSchedule = JobSchedule(schedule="daily 03:30")
+    fraud: JobSchedule = JobSchedule(schedule="every 6h")
+    alerts: JobSchedule = JobSchedule(schedule="every 5m")
+    retention: JobSchedule = JobSchedule(schedule="daily 04:00")
+
+
 class Settings(BaseSettings):
     """Everything configurable in shoplm, typed and validated once."""
 
@@ -197,6 +231,7 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = ForecastSettings()
     alerts: AlertSettings = AlertSettings()
     ray: RaySettings = RaySettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     seed: int = 0
 
     @classmethod
