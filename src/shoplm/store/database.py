@@ -41,7 +41,9 @@ from shoplm.errors import ShoplmError
 from shoplm.store.alerts import AlertRepository
 from shoplm.store.analytics import AnalyticsRepository
 from shoplm.store.api_keys import ApiKeyRepository
+from shoplm.store.audit import AuditRepository
 from shoplm.store.conversations import ConversationRepository
+from shoplm.store.erasure import ErasureRepository
 from shoplm.store.events import EventRepository
 from shoplm.store.items import ItemRepository
 from shoplm.store.jobs import JobRunRepository
@@ -161,6 +163,8 @@ class Store:
         self.api_keys = ApiKeyRepository(self)
         self.analytics = AnalyticsRepository(self)
         self.alerts = AlertRepository(self)
+        self.audit = AuditRepository(self)
+        self.erasure = ErasureRepository(self)
         self.jobs = JobRunRepository(self)
 
     @classmethod

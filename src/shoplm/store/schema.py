@@ -249,4 +249,18 @@ scheduler_leases = Table(
     Column("expires_ms", BigInteger, nullable=False),
 )
 
+# Admin actions (forget, export, re-key, key rotation): append-only. The repository has no update
+# or delete, and triggers made with the table refuse both (see shoplm.store.audit). An entry names
+# no user: ``subject_hash`` is a salted HMAC of the user id, checkable only by who holds the salt.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False, doc="the acting API key's id, or 'cli'"),
+    Column("action", String(32), nullable=False),
+    Column("subject_hash", String(64), nullable=False, default="", doc="salted HMAC of the user id; '' if none"),
+    Column("details", Text, nullable=False, default="{}", doc="JSON: counts and names, never a user"),
+)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}
