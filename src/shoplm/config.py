@@ -172,6 +172,14 @@ class RaySettings(BaseModel):
     connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
 
+class PrivacySettings(BaseModel):
+    """Differentially private reports (``shoplm report --dp``, ``GET /v1/reports/{name}``) and their ledger."""
+
+    dataset: str = Field(default="store", min_length=1, max_length=64, description="the ledger's name for this store")
+    epsilon_budget: float = Field(default=10.0, gt=0, description="total ε all releases of the dataset may spend")
+    window_days: int = Field(default=30, ge=1, le=366, description="days a report covers when none are given")
+
+
 #: A job's schedule, in UTC: ``every N<m|h|d>`` runs at the multiples of N since midnight UTC
 #: (``every 6h``: 00:00, 06:00, 12:00, 18:00), ``daily HH:MM`` once a day at that time.
 SCHEDULE_PATTERN = r"^\s*(every\s+[1-9][0-9]*\s*[mhd]|daily\s+([01][0-9]|2[0-3]):[0-5][0-9])\s*$"
@@ -231,6 +239,7 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = ForecastSettings()
     alerts: AlertSettings = AlertSettings()
     ray: RaySettings = RaySettings()
+    privacy: PrivacySettings = PrivacySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     seed: int = 0
 

@@ -60,6 +60,21 @@ class NotFoundError(ShoplmError):
         self.code = code
 
 
+class ConflictError(ShoplmError):
+    """The request is well formed but the state forbids it now: a spent privacy budget, say.
+
+    The HTTP service answers 409 with ``code``; the command line exits 2.
+
+    Example:
+        >>> ConflictError("privacy budget spent", code="privacy_budget_exhausted").code
+        'privacy_budget_exhausted'
+    """
+
+    def __init__(self, message: str, *, code: str = "conflict") -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class ModelNotFoundError(ShoplmError):
     """A language model is not installed; the message names the package or path to install."""
 

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from shoplm.config import Settings
-from shoplm.errors import InputError, NotFoundError, ShoplmError
+from shoplm.errors import ConflictError, InputError, NotFoundError, ShoplmError
 
 if TYPE_CHECKING:
     from shoplm.store import Store
@@ -38,8 +38,9 @@ DataDirOption = Annotated[
 def handle_errors(function: F) -> F:
     """Turn shoplm errors into a one-line message and an exit status instead of a traceback.
 
-    :class:`~shoplm.errors.InputError` (bad input) and :class:`~shoplm.errors.NotFoundError`
-    (an unknown user, results not computed yet) exit 2; any other
+    :class:`~shoplm.errors.InputError` (bad input), :class:`~shoplm.errors.NotFoundError`
+    (an unknown user, results not computed yet) and :class:`~shoplm.errors.ConflictError` (a spent
+    privacy budget) exit 2; any other
     :class:`~shoplm.errors.ShoplmError` (and a ``ValueError`` a library raises for an option it
     refuses) exits 1; Ctrl-C exits 130.
     """
@@ -48,7 +49,7 @@ def handle_errors(function: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except (InputError, NotFoundError) as exc:
+        except (InputError, NotFoundError, ConflictError) as exc:
             errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
         except (ShoplmError, ValueError, NotImplementedError) as exc:

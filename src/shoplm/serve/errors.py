@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shoplm.errors import InputError, ModelFileError, NotFoundError, ShoplmError
+from shoplm.errors import ConflictError, InputError, ModelFileError, NotFoundError, ShoplmError
 
 log = logging.getLogger("shoplm.serve")
 
@@ -28,6 +28,7 @@ STATUS_CODES: dict[int, str] = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
@@ -142,6 +143,10 @@ async def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
     return error_response(404, exc.code, str(exc))
 
 
+async def _conflict(_request: Request, exc: ConflictError) -> JSONResponse:
+    return error_response(409, exc.code, str(exc))
+
+
 async def _model_error(_request: Request, exc: ModelFileError) -> JSONResponse:
     return error_response(503, "models_unavailable", str(exc))
 
@@ -163,6 +168,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(InputError, _input_error)  # type: ignore[arg-type]
     app.add_exception_handler(NotFoundError, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(ConflictError, _conflict)  # type: ignore[arg-type]
     app.add_exception_handler(ModelFileError, _model_error)  # type: ignore[arg-type]
     app.add_exception_handler(ShoplmError, _shoplm_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

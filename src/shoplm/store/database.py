@@ -48,6 +48,7 @@ from shoplm.store.events import EventRepository
 from shoplm.store.items import ItemRepository
 from shoplm.store.jobs import JobRunRepository
 from shoplm.store.orders import OrderRepository
+from shoplm.store.privacy import PrivacyRepository
 from shoplm.store.schema import TABLES, metadata
 from shoplm.store.users import UserRepository
 
@@ -163,6 +164,7 @@ class Store:
         self.api_keys = ApiKeyRepository(self)
         self.analytics = AnalyticsRepository(self)
         self.alerts = AlertRepository(self)
+        self.privacy = PrivacyRepository(self)
         self.audit = AuditRepository(self)
         self.erasure = ErasureRepository(self)
         self.jobs = JobRunRepository(self)

@@ -263,4 +263,32 @@ audit_log = Table(
     Column("details", Text, nullable=False, default="{}", doc="JSON: counts and names, never a user"),
 )
 
+# The differential-privacy budget ledger, per dataset: what has been spent (one row, changed by a
+# conditional UPDATE so two releases cannot both take the last of the budget) and every release
+# with its noisy answer, so an identical query over unchanged data gets the same noise back.
+privacy_budgets = Table(
+    "privacy_budgets",
+    metadata,
+    Column("dataset", String(64), primary_key=True),
+    Column("spent_epsilon", Float, nullable=False, default=0.0),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+privacy_releases = Table(
+    "privacy_releases",
+    metadata,
+    Column("release_id", String(32), primary_key=True),
+    Column("dataset", String(64), nullable=False),
+    Column("report", String(64), nullable=False),
+    Column("query_key", String(64), nullable=False, doc="SHA-256 of the query and the exact data it read"),
+    Column("epsilon", Float, nullable=False),
+    Column("delta", Float, nullable=False, default=0.0),
+    Column("parameters", Text, nullable=False, default="{}", doc="JSON: window, bounds"),
+    Column("body", Text, nullable=False, doc="JSON: the noisy release as answered"),
+    Column("key_id", String(32), nullable=True, doc="the acting API key's id over HTTP; empty from the CLI"),
+    Column("created_ms", BigInteger, nullable=False),
+)
+Index("ux_privacy_releases_query", privacy_releases.c.dataset, privacy_releases.c.query_key, unique=True)
+Index("ix_privacy_releases_created", privacy_releases.c.dataset, privacy_releases.c.created_ms)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}
