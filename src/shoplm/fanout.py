@@ -75,6 +75,8 @@ def map_chunks(
     ray_address: str | None = None,
     connect_timeout: float = 10.0,
     num_cpus: float = 1.0,
+    shared: Any = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[R]:
     """``[function(chunk) for chunk in chunks]``, here or as Ray tasks.
 
@@ -84,6 +86,9 @@ def map_chunks(
         ray_address: None to run here; ``"local"`` or a Ray address to run on Ray.
         connect_timeout: seconds to wait for a Ray cluster before giving up.
         num_cpus: CPUs each Ray task reserves.
+        shared: what every chunk needs (a model, a catalog): with it, each call is
+            ``function(shared, chunk)``, and Ray ships it to the object store once, not per task.
+        progress: called with (chunks done, chunks in all) as chunks finish.
 
     Returns:
         The results in chunk order.
@@ -91,11 +96,26 @@ def map_chunks(
     Raises:
         ShoplmError: Ray is not installed, or the cluster cannot be reached in time.
     """
+    call: Callable[..., R] = function
+    head: tuple[Any, ...] = () if shared is None else (shared,)
     if not ray_address:
-        return [function(chunk) for chunk in chunks]
+        results = []
+        for chunk in chunks:
+            results.append(call(*head, chunk))
+            if progress is not None:
+                progress(len(results), len(chunks))
+        return results
     ray = connect_ray(ray_address, connect_timeout=connect_timeout)
     remote = ray.remote(num_cpus=num_cpus)(function)
-    return list(ray.get([remote.remote(chunk) for chunk in chunks]))
+    if shared is not None:
+        head = (ray.put(shared),)  # a top-level ObjectRef argument: each task receives the object
+    pending = [remote.remote(*head, chunk) for chunk in chunks]
+    if progress is not None:
+        waiting = list(pending)
+        while waiting:
+            _done, waiting = ray.wait(waiting, num_returns=1)
+            progress(len(chunks) - len(waiting), len(chunks))
+    return list(ray.get(pending))
 
 
 def connect_ray(address: str, *, connect_timeout: float = 10.0) -> Any:

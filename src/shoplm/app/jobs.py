@@ -59,16 +59,25 @@ class EncodeResult:
     path: Path
 
 
-def encode_catalog(store: Store, settings: Settings, *, progress: bool = True) -> EncodeResult:
+def encode_catalog(
+    store: Store, settings: Settings, *, progress: bool = True, ray_address: str | None = None
+) -> EncodeResult:
     """Encode every catalog item's text; only new or changed texts reach the model (cache).
 
-    Writes ``embeddings/items-<model>.npz`` (item ids + float32 vectors, no pickle).
+    Writes ``embeddings/items-<model>.npz`` (item ids + float32 vectors, no pickle). With
+    ``ray_address`` (``"local"`` or a cluster's) the texts the cache lacks are encoded in chunks
+    by Ray workers (:func:`shoplm.app.batch.catalog_encoder`).
     """
     from shoplm.lm import load_encoder
 
     started = time.perf_counter()
     catalog = store.items.catalog(["item_id", "title", "brand", "category"])
-    encoder = load_encoder(settings)
+    if ray_address:
+        from shoplm.app.batch import catalog_encoder
+
+        encoder = catalog_encoder(settings, ray_address)
+    else:
+        encoder = load_encoder(settings)
     vectors = encoder.encode(item_texts(catalog), mode="passage", progress=progress)
     path = embeddings_path(settings, encoder.model_id)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,9 +112,18 @@ class TrainResult:
     model: Estimator = field(repr=False)
 
 
-def training_interactions(store: Store) -> Interactions:
-    """Events of the store as :class:`~shoplm.interactions.Interactions` (bot bursts left out)."""
-    return Interactions.from_frame(store.events.frame(("user_id", "item_id", "event_type", "ts_ms"), with_bots=False))
+def training_interactions(store: Store, *, ray_address: str | None = None) -> Interactions:
+    """Events of the store as :class:`~shoplm.interactions.Interactions` (bot bursts left out).
+
+    With ``ray_address`` they are built in chunks of users on Ray
+    (:func:`shoplm.app.batch.prepare_interactions`): the same interactions.
+    """
+    frame = store.events.frame(("user_id", "item_id", "event_type", "ts_ms"), with_bots=False)
+    if ray_address:
+        from shoplm.app.batch import prepare_interactions
+
+        return prepare_interactions(frame, ray_address=ray_address)
+    return Interactions.from_frame(frame)
 
 
 def training_inputs(
@@ -125,12 +143,15 @@ def training_inputs(
     )
 
 
-def read_training_inputs(store: Store, settings: Settings) -> tuple[Any, pd.DataFrame]:
+def read_training_inputs(
+    store: Store, settings: Settings, *, ray_address: str | None = None
+) -> tuple[Any, pd.DataFrame]:
     """What the sources train on, read from the store, and the catalog frame it came with.
 
     Args:
         store: the shop's store.
         settings: settings (seed, budget, where the item embeddings are).
+        ray_address: build the interactions on Ray (``"local"`` or a cluster's address).
 
     Returns:
         ``(TrainingInputs, catalog)``; the item embeddings are ``None`` before ``shoplm encode``
@@ -138,7 +159,7 @@ def read_training_inputs(store: Store, settings: Settings) -> tuple[Any, pd.Data
     """
     from shoplm.recommend.catalog import CATALOG_COLUMNS
 
-    interactions = training_interactions(store)
+    interactions = training_interactions(store, ray_address=ray_address)
     catalog = store.items.catalog(CATALOG_COLUMNS)
     try:
         item_ids, vectors = load_item_embeddings(settings)
@@ -148,7 +169,11 @@ def read_training_inputs(store: Store, settings: Settings) -> tuple[Any, pd.Data
 
 
 def train_recommenders(
-    store: Store, settings: Settings, *, on_step: Callable[[str], None] | None = None
+    store: Store,
+    settings: Settings,
+    *,
+    on_step: Callable[[str], None] | None = None,
+    ray_address: str | None = None,
 ) -> dict[str, TrainResult]:
     """Fit and save every registered source the data allows (time-capped ones within their
     budget), then the learned ranker over all of them, as a new model version made live at the end.
@@ -157,6 +182,7 @@ def train_recommenders(
         store: the shop's store.
         settings: settings; ``recommend.disabled_sources`` and ``recommend.ranker`` choose what runs.
         on_step: called with the name of each step as it starts (for progress displays).
+        ray_address: prepare the training data in chunks of users on Ray (``"local"`` or an address).
 
     Returns:
         Name -> what was trained (empty when the store holds nothing to learn from).
@@ -168,7 +194,7 @@ def train_recommenders(
     from shoplm.recommend.engine import RecommendationEngine
     from shoplm.recommend.ranker import HybridRanker
 
-    inputs, catalog = read_training_inputs(store, settings)
+    inputs, catalog = read_training_inputs(store, settings, ray_address=ray_address)
     interactions = inputs.interactions
     disabled = set(settings.recommend.disabled_sources)
     results: dict[str, TrainResult] = {}

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -43,7 +44,15 @@ from shoplm.recommend.profiles import UserProfile, build_profile, price_medians
 from shoplm.recommend.rules import BusinessRules
 from shoplm.store import Store
 
-__all__ = ["RefreshScheduler", "ShopRecommender", "UserProfile", "business_rules"]
+__all__ = [
+    "RefreshScheduler",
+    "ShopRecommender",
+    "UserProfile",
+    "business_rules",
+    "history_basis",
+    "load_engine",
+    "split_history",
+]
 
 
 def business_rules(settings: Settings) -> BusinessRules:
@@ -86,6 +95,8 @@ class ShopRecommender:
         self._lock = threading.Lock()  # serializes catalog changes; reads need no lock
         self._category_median = price_medians(engine.catalog)
         self.version: str = ""  # the model version directory this recommender was loaded from
+        self.loaded_generation = -1  # the engine's generation when loaded: stored batch answers hold until it changes
+        self.synced_items: list[str] = []  # catalog items the text source got at load (newer than the models)
         self.answers = AnswerCache(settings.recommend.answer_cache if settings else 0)
 
     # -- construction -------------------------------------------------------------------
@@ -111,33 +122,9 @@ class ShopRecommender:
             raise ModelFileError(
                 f"no trained recommenders in {settings.models_dir}: run `shoplm train` (or `shoplm demo`) first"
             )
-        sources: dict[str, CandidateSource] = {}
-        versions: dict[str, str] = {}
-        for name in SOURCES:
-            path = root / name
-            if (path / "meta.json").is_file():
-                model = Estimator.load(path)
-                if isinstance(model, CandidateSource):
-                    model.prepare_serving()
-                    sources[name] = model
-                    versions[name] = _saved_at(path)
-        if not sources:
-            raise ModelFileError(f"no trained recommenders in {root}: run `shoplm train` (or `shoplm demo`) first")
-        ranker = None
-        if (root / "ranker" / "meta.json").is_file():
-            from shoplm.recommend.ranker import HybridRanker
-
-            ranker = HybridRanker.load(root / "ranker")
-            versions["ranker"] = _saved_at(root / "ranker")
-        rec = settings.recommend
         catalog_frame = store.items.catalog(CATALOG_COLUMNS)
-        engine = RecommendationEngine(
-            CatalogView.from_frame(catalog_frame),
-            sources,
-            rules=business_rules(settings),
-            ranker=ranker,
-            candidates_per_source=rec.candidates_per_source,
-        )
+        engine, versions = load_engine(root, catalog_frame, settings)
+        rec = settings.recommend
         shop = cls(
             store,
             engine,
@@ -148,7 +135,8 @@ class ShopRecommender:
         )
         shop.version = root.name
         shop.engine.query_encoder = shop.encode_query
-        shop.sync_catalog(catalog_frame)
+        shop.synced_items = shop.sync_catalog(catalog_frame)
+        shop.loaded_generation = shop.engine.generation
         return shop
 
     def sync_catalog(self, catalog: pd.DataFrame) -> list[str]:
@@ -175,10 +163,7 @@ class ShopRecommender:
 
     def history(self, user_key: str) -> tuple[list[str], list[str]]:
         """The user's newest item events (oldest first) and purchased items, from the store."""
-        rows = self.store.events.history(user_key, limit=self.history_limit)
-        items = [item for item, event_type in rows if event_type != "search"]
-        purchased = [item for item, event_type in rows if event_type == "purchase"]
-        return items, purchased
+        return split_history(self.store.events.history(user_key, limit=self.history_limit))
 
     # -- the main call ----------------------------------------------------------------
     def recommend(
@@ -239,9 +224,13 @@ class ShopRecommender:
                 return cached
         if cached_only:
             return None
-        answer = self.engine.recommend(
-            history, scene=scene, k=k, item_id=item_id, cart=cart, query=query, purchased=purchased, rules=rules
-        )
+        answer = None
+        if key is not None and user_id and scene == "home" and not (item_id or cart or query or session):
+            answer = self._precomputed(self.user_key(user_id, pseudonymous=pseudonymous), history, purchased, k)
+        if answer is None:
+            answer = self.engine.recommend(
+                history, scene=scene, k=k, item_id=item_id, cart=cart, query=query, purchased=purchased, rules=rules
+            )
         if key is not None:
             self.answers.put(key, answer)
         return answer
@@ -266,6 +255,23 @@ class ShopRecommender:
             if pause:
                 time.sleep(pause)
         return done
+
+    def _precomputed(
+        self, user_key: str, history: list[str], purchased: list[str], k: int
+    ) -> list[Recommendation] | None:
+        """The user's home answer stored by batch scoring, if it is what this engine would answer now.
+
+        It holds while the list was scored by this model version, from the history the user
+        still has, and the engine has not changed since it was loaded (no refresh, no new items).
+        """
+        if not self.version or self.engine.generation != self.loaded_generation:
+            return None
+        row = self.store.candidates.get(user_key)
+        if row is None or row["version"] != self.version or len(row["items"]) < k:
+            return None
+        if row["basis"] != history_basis(history, purchased):
+            return None
+        return [Recommendation(**item) for item in row["items"][:k]]
 
     # -- catalog in real time ---------------------------------------------------------
     def encode_query(self, text: str) -> np.ndarray:
@@ -332,6 +338,76 @@ class ShopRecommender:
         return build_profile(
             key, history, self.engine.catalog, self.engine.sources, category_medians=self._category_median
         )
+
+
+def split_history(rows: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """A user's (item id, event type) rows, oldest first, as (items of the history, purchased items).
+
+    Example:
+        >>> split_history([("a", "view"), ("b", "purchase")])
+        (['a', 'b'], ['b'])
+    """
+    items = [item for item, event_type in rows if event_type != "search"]
+    purchased = [item for item, event_type in rows if event_type == "purchase"]
+    return items, purchased
+
+
+def history_basis(history: Sequence[str], purchased: Sequence[str]) -> str:
+    """A short hash of what a home answer is computed from: a stored answer with the same basis still holds.
+
+    Example:
+        >>> history_basis(["a", "b"], ["b"]) == history_basis(["a", "b"], [])
+        False
+    """
+    text = "\x1f".join(map(str, history)) + "\x1e" + "\x1f".join(map(str, purchased))
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def load_engine(
+    root: Path, catalog_frame: pd.DataFrame, settings: Settings
+) -> tuple[RecommendationEngine, dict[str, str]]:
+    """The engine of the model version directory ``root`` over this catalog, and each model's save time.
+
+    A serving process and a batch-scoring worker build their engines with this one function, so
+    both answer alike from the same files.
+
+    Args:
+        root: a model version directory (one sub-directory per trained source, and the ranker).
+        catalog_frame: the store's catalog (:data:`~shoplm.recommend.catalog.CATALOG_COLUMNS`).
+        settings: the shop's settings (business rules, candidates per source).
+
+    Returns:
+        ``(engine, versions)``: versions maps each loaded model to its ``saved_at``.
+
+    Raises:
+        ModelFileError: the directory holds no trained source.
+    """
+    sources: dict[str, CandidateSource] = {}
+    versions: dict[str, str] = {}
+    for name in SOURCES:
+        path = root / name
+        if (path / "meta.json").is_file():
+            model = Estimator.load(path)
+            if isinstance(model, CandidateSource):
+                model.prepare_serving()
+                sources[name] = model
+                versions[name] = _saved_at(path)
+    if not sources:
+        raise ModelFileError(f"no trained recommenders in {root}: run `shoplm train` (or `shoplm demo`) first")
+    ranker = None
+    if (root / "ranker" / "meta.json").is_file():
+        from shoplm.recommend.ranker import HybridRanker
+
+        ranker = HybridRanker.load(root / "ranker")
+        versions["ranker"] = _saved_at(root / "ranker")
+    engine = RecommendationEngine(
+        CatalogView.from_frame(catalog_frame),
+        sources,
+        rules=business_rules(settings),
+        ranker=ranker,
+        candidates_per_source=settings.recommend.candidates_per_source,
+    )
+    return engine, versions
 
 
 def _saved_at(path: Path) -> str:

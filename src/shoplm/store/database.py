@@ -41,6 +41,7 @@ from shoplm.errors import ShoplmError
 from shoplm.store.alerts import AlertRepository
 from shoplm.store.analytics import AnalyticsRepository
 from shoplm.store.api_keys import ApiKeyRepository
+from shoplm.store.candidates import CandidateRepository
 from shoplm.store.audit import AuditRepository
 from shoplm.store.conversations import ConversationRepository
 from shoplm.store.erasure import ErasureRepository
@@ -144,8 +145,8 @@ class Store:
     """Typed access to the shop's data. Open with :meth:`open`; close with :meth:`close`.
 
     Attributes:
-        events, items, users, orders, conversations, api_keys, analytics, alerts, jobs: the repository of each table
-            family (see their modules).
+        events, items, users, orders, conversations, api_keys, analytics, alerts, jobs, candidates: the
+            repository of each table family (see their modules).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -168,6 +169,7 @@ class Store:
         self.audit = AuditRepository(self)
         self.erasure = ErasureRepository(self)
         self.jobs = JobRunRepository(self)
+        self.candidates = CandidateRepository(self)
 
     @classmethod
     def open(cls, url: str, *, create: bool = True, background_checkpoints: float | None = None) -> Store:

@@ -205,6 +205,20 @@ user_scores = Table(
 )
 Index("ix_user_scores_rank", user_scores.c.kind, user_scores.c.score)
 
+# Every user's home candidate list, precomputed by the batch-scoring job (``shoplm precompute``)
+# for one model version: serving answers from it while ``basis`` (a hash of the history it was
+# scored from) still matches the user's history, and computes a fresh answer otherwise. The job
+# replaces the whole set at once.
+candidate_lists = Table(
+    "candidate_lists",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("version", String(64), nullable=False, doc="the model version directory that scored it"),
+    Column("basis", String(32), nullable=False, doc="hash of the history and purchases it was scored from"),
+    Column("items", Text, nullable=False, doc="JSON list of recommendations (item, score, reason), best first"),
+    Column("computed_ms", BigInteger, nullable=False),
+)
+
 # Alerts of every kind (fraud, opinion spikes), each stored once: its id is derived from what it
 # is about (e.g. ``fraud:O123``), so a job that finds it again adds nothing. Delivery to the
 # configured webhook is tracked per alert, so a crash between finding and sending loses none.
