@@ -230,6 +230,10 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="HMAC key for user ids, emails and phones; empty means a key file in data_dir",
     )
+    audit_salt: SecretStr = Field(
+        default=SecretStr(""),
+        description="salt of the audit log's one-way user hashes; empty means a salt file in data_dir",
+    )
     encoder: EncoderSettings = EncoderSettings()
     generator: GeneratorSettings = GeneratorSettings()
     ingest: IngestSettings = IngestSettings()

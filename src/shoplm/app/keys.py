@@ -135,6 +135,22 @@ class KeyStore:
             self._verified = {f: v for f, v in self._verified.items() if v.key.key_id != key_id}
         return bool(done)
 
+    def rotate(self, key_id: str) -> CreatedKey:
+        """Replace an active key by a new one of the same scope and name; the old one stops working.
+
+        Returns the new key (its ``secret`` shown once). A running service refuses the old key
+        within ``recheck_seconds``.
+
+        Raises:
+            InputError: no active key has this id.
+        """
+        row = self._row(key_id)
+        if row is None or row.revoked_ms is not None:
+            raise InputError(f"no active key with id {key_id!r}", field="key_id")
+        created = self.create(row.scope, name=row.name)
+        self.revoke(key_id)
+        return created
+
     # -- the request path -------------------------------------------------------------
     def verify(self, secret: str) -> ApiKey | None:
         """The active key ``secret`` is, or None (unknown, wrong, revoked)."""

@@ -20,6 +20,7 @@ from shoplm.cli import assistant as assistant_commands
 from shoplm.cli import customers as customer_commands
 from shoplm.cli import forecast as forecast_commands
 from shoplm.cli import pricing as pricing_commands
+from shoplm.cli import privacy_admin as privacy_admin_commands
 from shoplm.cli import risk as risk_commands
 from shoplm.cli import scale as scale_commands
 from shoplm.cli import segments as segment_commands
@@ -426,6 +427,7 @@ for domain_commands in (
     forecast_commands,
     pricing_commands,
     risk_commands,
+    privacy_admin_commands,
     scale_commands,
 ):
     domain_commands.register(app, bench_app)

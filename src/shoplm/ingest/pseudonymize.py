@@ -56,16 +56,23 @@ def normalize_phone(value: str) -> str:
 
 
 class Pseudonymizer:
-    """Keyed hashing of identifiers. One instance per key; cheap to call."""
+    """Keyed hashing of identifiers. One instance per key; cheap to call.
+
+    A key of several lines is a key chain, oldest first (what ``shoplm rekey`` leaves): each
+    key hashes the digest of the one before, so a raw id maps to the pseudonym the store was
+    re-keyed to (see :mod:`shoplm.app.rekey`). A single-line key hashes once, as always.
+    """
 
     def __init__(self, key: bytes) -> None:
-        if not key:
+        self._keys = [line for line in key.split(b"\n") if line]
+        if not self._keys:
             raise ValueError("the pseudonymization key is empty")
-        self._key = key
 
     def digest(self, namespace: str, value: str, length: int = 24) -> str:
         # hmac.digest is the one-shot C path: several times faster than hmac.new per value.
-        return hmac.digest(self._key, f"{namespace}\x1f{value}".encode(), "sha256").hex()[:length]
+        for key in self._keys:
+            value = hmac.digest(key, f"{namespace}\x1f{value}".encode(), "sha256").hex()[:length]
+        return value
 
     def user(self, raw_id: str) -> str:
         """The pseudonymous user id stored for the shop's user id ``raw_id``."""

@@ -25,7 +25,9 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, or_, select, update
@@ -289,3 +291,27 @@ def _maybe_json(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def discard_cached_vectors(path: Path, text_keys: Sequence[bytes]) -> int:
+    """Delete the vectors of these texts (their SHA-256 keys) from an embedding cache file; how many.
+
+    The cache (:mod:`shoplm.lm.cache`) is its own SQLite file; like the store it is checkpointed
+    and VACUUMed after a delete, so the vectors leave the file's bytes too.
+    """
+    if not text_keys or not path.is_file():
+        return 0
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        deleted = 0
+        for start in range(0, len(text_keys), 500):
+            chunk = list(text_keys[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            deleted += connection.execute(f"DELETE FROM vectors WHERE text_sha256 IN ({marks})", chunk).rowcount
+        if deleted:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            connection.execute("VACUUM")
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return deleted
+    finally:
+        connection.close()
