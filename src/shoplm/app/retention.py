@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from shoplm.config import SchedulerSettings
 from shoplm.store import Store
@@ -49,7 +50,8 @@ class RetentionResult:
         if self.events_cutoff_ms is None:
             events = "events kept forever (retention_days = 0)"
         else:
-            events = f"deleted {self.events_deleted:,} events older than {self.events_cutoff_ms} ms"
+            cutoff = datetime.fromtimestamp(self.events_cutoff_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+            events = f"deleted {self.events_deleted:,} events older than {cutoff}"
         return f"{events}; deleted {self.runs_deleted:,} old job runs"
 
 

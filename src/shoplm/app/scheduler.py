@@ -254,7 +254,7 @@ class Scheduler:
         Returns:
             The runs made (empty when nothing was due or another process holds the lease).
         """
-        if not self._take_lease():
+        if not self.take_lease():
             return []
         runs = []
         with self._keeping_lease():
@@ -263,6 +263,16 @@ class Scheduler:
                     break
                 runs.append(self.run_job(name))
         return runs
+
+    def run_jobs(self, names: list[str]) -> list[JobRun] | None:
+        """Run the named jobs now, due or not; None (nothing run) while another process holds the lease."""
+        unknown = [name for name in names if name not in self.jobs]
+        if unknown:
+            raise InputError(f"unknown job(s) {', '.join(unknown)}; jobs: {', '.join(self.jobs)}")
+        if not self.take_lease():
+            return None
+        with self._keeping_lease():
+            return [self.run_job(name) for name in names]
 
     def run_job(self, name: str) -> JobRun:
         """Run job ``name`` now and record it; a failure is recorded, never raised."""
@@ -284,7 +294,8 @@ class Scheduler:
         log.info("job %s %s: %s", name, outcome, message)
         return JobRun(name, started, finished, outcome, message)
 
-    def _take_lease(self) -> bool:
+    def take_lease(self) -> bool:
+        """Take or renew the store's scheduler lease; False while another process holds it."""
         ttl = int(self.settings.scheduler.lease_seconds * 1000)
         now = self.clock()
         held = self.store.jobs.acquire_lease(LEASE, self.holder, now_ms=now, ttl_ms=ttl)
@@ -307,7 +318,7 @@ class Scheduler:
         def renew() -> None:
             while not done.wait(interval):
                 try:
-                    self._take_lease()
+                    self.take_lease()
                 except Exception as exc:  # the next renewal tries again
                     log.warning("could not renew the scheduler lease: %s", exc)
 

@@ -19,6 +19,7 @@ from rich.table import Table
 from shoplm.cli import assistant as assistant_commands
 from shoplm.cli import customers as customer_commands
 from shoplm.cli import forecast as forecast_commands
+from shoplm.cli import ops as ops_commands
 from shoplm.cli import pricing as pricing_commands
 from shoplm.cli import privacy_admin as privacy_admin_commands
 from shoplm.cli import risk as risk_commands
@@ -427,6 +428,7 @@ for domain_commands in (
     forecast_commands,
     pricing_commands,
     risk_commands,
+    ops_commands,
     privacy_admin_commands,
     scale_commands,
 ):
