@@ -21,6 +21,7 @@ from shoplm.cli import customers as customer_commands
 from shoplm.cli import forecast as forecast_commands
 from shoplm.cli import ops as ops_commands
 from shoplm.cli import pricing as pricing_commands
+from shoplm.cli import privacy as privacy_commands
 from shoplm.cli import privacy_admin as privacy_admin_commands
 from shoplm.cli import risk as risk_commands
 from shoplm.cli import scale as scale_commands
@@ -428,6 +429,7 @@ for domain_commands in (
     forecast_commands,
     pricing_commands,
     risk_commands,
+    privacy_commands,
     ops_commands,
     privacy_admin_commands,
     scale_commands,
