@@ -51,6 +51,8 @@ MODULES = [
     "shoplm.ingest.transactions",
     "shoplm.store.analytics",
     "shoplm.store.alerts",
+    "shoplm.store.migrate",
+    "shoplm.store.migrations",
     "shoplm.app.alerts",
     "shoplm.app.insights",
     "shoplm.app.analytics",

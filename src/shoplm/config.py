@@ -165,6 +165,26 @@ class AlertSettings(BaseModel):
     backoff_seconds: float = Field(default=1.0, ge=0, description="wait before the 2nd attempt; doubles after")
 
 
+class DatabaseSettings(BaseModel):
+    """The connection pool of each process on PostgreSQL (a SQLite file needs none).
+
+    Each ``shoplm serve`` worker keeps up to ``pool_size + max_overflow`` connections, so the
+    server needs ``workers x (pool_size + max_overflow)`` of PostgreSQL's ``max_connections``
+    (100 by default), plus one per job or command running beside it.
+    """
+
+    pool_size: int = Field(default=5, ge=1, le=200, description="connections each process keeps open")
+    max_overflow: int = Field(default=10, ge=0, le=200, description="extra connections opened under load, closed after")
+    pool_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="wait for a free connection this long, then fail the request"
+    )
+    pool_recycle_seconds: int = Field(
+        default=1800, ge=-1, description="replace connections older than this (below idle timeouts between); -1: never"
+    )
+    pool_pre_ping: bool = Field(default=True, description="test a connection before use: survives a database restart")
+    connect_timeout_seconds: int = Field(default=10, ge=1, le=300, description="give up connecting after this long")
+
+
 class RaySettings(BaseModel):
     """Fan-out work (per SKU, per user) on Ray: ``address`` of a cluster, or ``local`` for one here."""
 
@@ -243,6 +263,7 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = ForecastSettings()
     alerts: AlertSettings = AlertSettings()
     ray: RaySettings = RaySettings()
+    database: DatabaseSettings = DatabaseSettings()
     privacy: PrivacySettings = PrivacySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     seed: int = 0

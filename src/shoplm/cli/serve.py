@@ -55,6 +55,12 @@ def serve(
         raise InputError(f"--workers must be 1 or more, got {workers}", field="workers")
     settings = _settings(data_dir, host=host, port=port)
     count = workers or settings.server.workers or max(1, os.cpu_count() or 1)
+    from shoplm.store.migrate import check_schema_current
+
+    # A new database is created at the newest schema; one with tables must be at it already
+    # (else exit 2, naming `shoplm db upgrade`): no server on tables it does not know.
+    open_store(settings).close()
+    check_schema_current(settings.database_url)
     from shoplm.serve.workers import run_workers
 
     console.print(

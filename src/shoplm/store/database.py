@@ -33,21 +33,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, select, text, tuple_
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, inspect, select, text, tuple_
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from shoplm.config import DatabaseSettings
 from shoplm.errors import ShoplmError
 from shoplm.store.alerts import AlertRepository
 from shoplm.store.analytics import AnalyticsRepository
 from shoplm.store.api_keys import ApiKeyRepository
-from shoplm.store.candidates import CandidateRepository
 from shoplm.store.audit import AuditRepository
+from shoplm.store.candidates import CandidateRepository
 from shoplm.store.conversations import ConversationRepository
 from shoplm.store.erasure import ErasureRepository
 from shoplm.store.events import EventRepository
 from shoplm.store.items import ItemRepository
 from shoplm.store.jobs import JobRunRepository
+from shoplm.store.migrations import stamp_head
 from shoplm.store.orders import OrderRepository
 from shoplm.store.privacy import PrivacyRepository
 from shoplm.store.schema import TABLES, metadata
@@ -60,6 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _LOOKUP_BATCH = 900
+#: PostgreSQL advisory lock taken while a schema is created or migrated (any number, the same everywhere).
+SCHEMA_LOCK_KEY = 0x73686F706C6D  # "shoplm"
 _INSERT_BATCH = 10_000
 
 
@@ -72,8 +76,11 @@ class UpsertResult:
     unchanged: int = 0
 
 
-def make_store_engine(url: str, *, checkpoint_on_commit: bool = True) -> Engine:
+def make_store_engine(url: str, *, checkpoint_on_commit: bool = True, pool: DatabaseSettings | None = None) -> Engine:
     """An engine for ``url``; SQLite files get WAL mode, foreign keys and a busy timeout.
+
+    PostgreSQL gets a connection pool sized by ``pool`` (:class:`~shoplm.config.DatabaseSettings`,
+    its defaults when not given).
 
     ``checkpoint_on_commit=False`` turns SQLite's automatic WAL checkpoints off: the commit that
     crosses 1,000 WAL pages would otherwise copy them into the database file and sync it
@@ -107,7 +114,16 @@ def make_store_engine(url: str, *, checkpoint_on_commit: bool = True) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
+        pool = pool or DatabaseSettings()
+        return create_engine(
+            parsed,
+            pool_size=pool.pool_size,
+            max_overflow=pool.max_overflow,
+            pool_timeout=pool.pool_timeout_seconds,
+            pool_recycle=pool.pool_recycle_seconds,
+            pool_pre_ping=pool.pool_pre_ping,
+            connect_args={"connect_timeout": pool.connect_timeout_seconds},
+        )
     raise ShoplmError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
 
@@ -172,23 +188,50 @@ class Store:
         self.candidates = CandidateRepository(self)
 
     @classmethod
-    def open(cls, url: str, *, create: bool = True, background_checkpoints: float | None = None) -> Store:
-        """Connect to the database at ``url`` and create missing tables.
+    def open(
+        cls,
+        url: str,
+        *,
+        create: bool = True,
+        background_checkpoints: float | None = None,
+        pool: DatabaseSettings | None = None,
+    ) -> Store:
+        """Connect to the database at ``url``; an empty one gets today's schema.
+
+        A database without tables (a new SQLite file, a new PostgreSQL database) is created at
+        the newest schema revision and stamped so. A database with tables is left to the
+        migrations (``shoplm db upgrade``, :mod:`shoplm.store.migrate`): creating some tables in
+        it here would leave it at no revision at all.
 
         Args:
             url: ``sqlite:///PATH``, ``sqlite://`` (in memory) or ``postgresql://...``.
-            create: create missing tables.
+            create: create the schema if the database is empty.
             background_checkpoints: for a SQLite file, checkpoint its WAL every this many seconds
                 in a background thread instead of in the commit that fills it (what a server
                 wants: no commit pays for a checkpoint). Ignored for other databases.
+            pool: PostgreSQL's connection pool settings (default :class:`~shoplm.config.DatabaseSettings`).
         """
         background = background_checkpoints is not None and bool(sqlite_files(url))
-        store = cls(make_store_engine(url, checkpoint_on_commit=not background))
+        store = cls(make_store_engine(url, checkpoint_on_commit=not background, pool=pool))
         if create:
-            metadata.create_all(store.engine)
+            store._create_if_empty()
         if background:
             store._start_checkpoints(float(background_checkpoints))  # type: ignore[arg-type]
         return store
+
+    def _create_if_empty(self) -> None:
+        """Create today's schema, stamped at the newest migration, in a database with no tables.
+
+        One process at a time: SQLite's writer lock, PostgreSQL's advisory lock (both held to
+        the commit), so two servers starting on a new database do not both create it.
+        """
+        with self.transaction() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            if inspect(connection).get_table_names():
+                return
+            metadata.create_all(connection)
+            stamp_head(connection)
 
     def _start_checkpoints(self, seconds: float) -> None:
         stop = threading.Event()
