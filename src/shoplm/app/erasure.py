@@ -87,6 +87,9 @@ class Subject:
     #: ids of the user's own records (reviews, orders, conversations, messages): rows keyed by
     #: them elsewhere (review embeddings) are theirs too
     record_ids: frozenset[str] = frozenset()
+    #: texts of the user that someone else wrote too ("thanks!"): their cached vectors go, but
+    #: they neither identify the user nor are searched for in files
+    shared_texts: tuple[str, ...] = ()
 
     def matches(self) -> Callable[[str], bool]:
         """A test of a piece of text: does it name or quote this user?"""
@@ -162,7 +165,15 @@ def resolve_user(store: Store, settings: Settings, user: str, *, pseudonymous: b
         for table, key in (("reviews", "review_id"), ("orders", "order_id"), ("messages", "message_id"))
         for row in rows.get(table, [])
     } | {str(row["conversation_id"]) for row in rows.get("conversations", [])}
-    return Subject(pseudonym, raw, tuple(dict.fromkeys(store.erasure.texts(pseudonym))), frozenset(record_ids))
+    texts = list(dict.fromkeys(store.erasure.texts(pseudonym)))
+    shared = store.erasure.texts_of_others(pseudonym, texts)
+    return Subject(
+        pseudonym,
+        raw,
+        tuple(t for t in texts if t not in shared),
+        frozenset(record_ids),
+        tuple(t for t in texts if t in shared),
+    )
 
 
 # -- right of access -------------------------------------------------------------------------
@@ -245,7 +256,9 @@ def forget_user(
     for path in data_files(settings):
         if rewrite_without(path, match):
             report.files.append(str(path.relative_to(settings.data_dir)))
-    keys = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest() for t in subject.texts]
+    keys = [
+        hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest() for t in (*subject.texts, *subject.shared_texts)
+    ]
     for cache in sorted((settings.cache_dir / "embeddings").glob("*.sqlite")) if keys else []:
         report.cached_vectors += discard_cached_vectors(cache, keys)
     for vectors in sorted((settings.data_dir / "embeddings").glob("*.npz")):

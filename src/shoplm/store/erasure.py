@@ -105,14 +105,39 @@ class ErasureRepository:
             }
 
     def texts(self, user_id: str) -> list[str]:
-        """The free texts the user wrote: review texts and the messages of their conversations."""
+        """The free texts the user wrote: their review texts and their own messages (not the replies)."""
         with self._store.engine.connect() as conn:
             conversations = self._conversation_ids(conn, user_id)
             reviews = conn.execute(select(reviews_table.c.text).where(reviews_table.c.user_id == user_id))
             messages = conn.execute(
-                select(messages_table.c.text).where(messages_table.c.conversation_id.in_(conversations))
+                select(messages_table.c.text).where(
+                    messages_table.c.conversation_id.in_(conversations), messages_table.c.role == "customer"
+                )
             )
             return [str(t) for t in [*reviews.scalars(), *messages.scalars()] if t]
+
+    def texts_of_others(self, user_id: str, texts: Sequence[str]) -> set[str]:
+        """Those of ``texts`` that a review or message of someone else holds too (not the user's alone)."""
+        found: set[str] = set()
+        wanted = list(dict.fromkeys(texts))
+        not_theirs = or_(conversations_table.c.user_id.is_(None), conversations_table.c.user_id != user_id)
+        with self._store.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                reviews = select(reviews_table.c.text).where(
+                    reviews_table.c.text.in_(chunk),
+                    or_(reviews_table.c.user_id.is_(None), reviews_table.c.user_id != user_id),
+                )
+                messages = (
+                    select(messages_table.c.text)
+                    .join(
+                        conversations_table, conversations_table.c.conversation_id == messages_table.c.conversation_id
+                    )
+                    .where(messages_table.c.text.in_(chunk), not_theirs)
+                )
+                found.update(conn.execute(reviews).scalars())
+                found.update(conn.execute(messages).scalars())
+        return found
 
     def user_ids(self) -> list[str]:
         """Every pseudonymous user id anywhere in the store, sorted."""
