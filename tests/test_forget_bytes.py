@@ -114,12 +114,17 @@ def built(built_once: BuiltShop, tmp_path: Path) -> Iterator[BuiltShop]:
 
 def _files_with(root: Path, needles: list[bytes], raw_id: str) -> dict[str, list[str]]:
     """File -> which needles its bytes hold (the raw id as a whole token only: U00001 is not in U000012)."""
+    # Each needle in UTF-8 and in UTF-32-LE, as numpy keeps strings (a model's strings.npz).
+    wide = [(n, n.decode().encode("utf-32-le")) for n in needles]
     raw = re.compile(rb"(?<![A-Za-z0-9_])" + re.escape(raw_id.encode()) + rb"(?![A-Za-z0-9_])")
+    raw_wide = re.compile(
+        rb"(?<![A-Za-z0-9_]\x00\x00\x00)" + re.escape(raw_id.encode("utf-32-le")) + rb"(?![A-Za-z0-9_]\x00\x00\x00)"
+    )
     found: dict[str, list[str]] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         data = path.read_bytes()
-        hits = [n.decode()[:30] for n in needles if n in data]
-        if raw.search(data):
+        hits = [n.decode()[:30] for n, n32 in wide if n in data or n32 in data]
+        if raw.search(data) or raw_wide.search(data):
             hits.append(raw_id)
         if hits:
             found[str(path.relative_to(root))] = hits

@@ -104,12 +104,25 @@ class Subject:
         return match
 
     def needles(self) -> list[bytes]:
-        """The byte strings that must not remain on disk once the user is forgotten."""
-        found = [self.pseudonym.encode()]
-        if self.raw_id:
-            found.append(self.raw_id.encode())
-        found += [t.encode("utf-8") for t in self.texts if len(t) >= MIN_TEXT_NEEDLE]
-        return found
+        """The byte strings that must not remain on disk once the user is forgotten.
+
+        Each in UTF-8 and in UTF-32-LE (how numpy stores string arrays, e.g. in a model's
+        ``strings.npz``); the raw id is matched as a whole token by :func:`files_holding`.
+        """
+        values = [self.pseudonym, *(t for t in self.texts if len(t) >= MIN_TEXT_NEEDLE)]
+        return [v.encode(codec) for v in values for codec in ("utf-8", "utf-32-le")]
+
+    def raw_patterns(self) -> list[re.Pattern[bytes]]:
+        """The raw id as a whole token (``U1`` is not inside ``U10``), in UTF-8 and UTF-32-LE."""
+        if not self.raw_id:
+            return []
+        utf8 = re.escape(self.raw_id.encode())
+        utf32 = re.escape(self.raw_id.encode("utf-32-le"))
+        word, word32 = rb"[A-Za-z0-9_]", rb"[A-Za-z0-9_]\x00\x00\x00"
+        return [
+            re.compile(rb"(?<!" + word + rb")" + utf8 + rb"(?!" + word + rb")"),
+            re.compile(rb"(?<!" + word32 + rb")" + utf32 + rb"(?!" + word32 + rb")"),
+        ]
 
 
 @dataclass
@@ -287,23 +300,15 @@ def forget_user(
 
 
 def files_holding(root: Path, subject: Subject) -> list[Path]:
-    """The files under ``root`` whose bytes contain the user's raw id, pseudonym or texts.
-
-    The raw id counts only as a whole token (``U1`` is not found inside ``U10``).
-    """
-    raw = (
-        re.compile(rb"(?<![A-Za-z0-9_])" + re.escape(subject.raw_id.encode()) + rb"(?![A-Za-z0-9_])")
-        if (subject.raw_id)
-        else None
-    )
-    plain = [n for n in subject.needles() if not (subject.raw_id and n == subject.raw_id.encode())]
+    """The files under ``root`` whose bytes hold the user's raw id, pseudonym or texts (:meth:`Subject.needles`)."""
+    needles, patterns = subject.needles(), subject.raw_patterns()
     found = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         try:
             data = path.read_bytes()
         except OSError:
             continue
-        if any(n in data for n in plain) or (raw is not None and raw.search(data)):
+        if any(n in data for n in needles) or any(p.search(data) for p in patterns):
             found.append(path)
     return found
 
@@ -321,12 +326,10 @@ def _version_of(settings: Settings, model_dir: Path) -> str:
 
 
 def _forget_in_models(settings: Settings, subject: Subject, match: Callable[[str], bool], report: ForgetReport) -> None:
-    needles = subject.needles()
     units: set[str] = set()
     for model_dir in _model_dirs(settings):
         units.add(_version_of(settings, model_dir))
-        holds = any(n in p.read_bytes() for p in model_dir.iterdir() if p.is_file() for n in needles)
-        if not holds:
+        if not model_names_user(model_dir, match):
             continue
         relative = str(model_dir.relative_to(settings.models_dir))
         if drop_user_rows(model_dir, match):
@@ -336,6 +339,16 @@ def _forget_in_models(settings: Settings, subject: Subject, match: Callable[[str
             report.models_removed.append(relative)
     if units:
         report.flagged_for_retraining = flag_for_retraining(settings, sorted(units))
+
+
+def model_names_user(model_dir: Path, match: Callable[[str], bool]) -> bool:
+    """True if a saved model's meta.json or string arrays name or quote the user."""
+    if match((model_dir / META_FILE).read_text(encoding="utf-8")):
+        return True
+    if not (model_dir / STRINGS_FILE).is_file():
+        return False
+    with np.load(model_dir / STRINGS_FILE, allow_pickle=False) as npz:
+        return any(match(str(value)) for name in npz.files for value in np.ravel(npz[name]))
 
 
 def drop_user_rows(model_dir: Path, match: Callable[[str], bool]) -> bool:
