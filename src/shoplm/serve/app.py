@@ -146,7 +146,11 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     """
     owns_store = store is None
     # WAL checkpoints in a background thread: no acknowledged event waits for one (SQLite files).
-    opened = store if store is not None else Store.open(settings.database_url, background_checkpoints=1.0)
+    opened = (
+        store
+        if store is not None
+        else Store.open(settings.database_url, background_checkpoints=1.0, pool=settings.database)
+    )
     metrics = Metrics()
     server = settings.server
     live = LiveModels(opened, settings, on_change=lambda: metrics.models(live.version, live.reloads))
