@@ -29,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 
 from shoplm import __version__
 from shoplm.app.events import EventWriter
+from shoplm.app.scheduler import Scheduler
 from shoplm.config import Settings
 from shoplm.ingest.pseudonymize import Pseudonymizer
 from shoplm.serve.auth import KeyStore, RateLimiter, SessionStore
@@ -47,6 +48,7 @@ from shoplm.serve.routers import (
     events,
     forecast,
     health,
+    jobs,
     openai,
     pricing,
     recommendations,
@@ -79,6 +81,7 @@ ROUTERS = (
     forecast.router,
     assistant.router,
     openai.router,
+    jobs.router,
     health.router,
     dashboard.router,
     dashboard_analytics.router,
@@ -186,9 +189,15 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
             state.assistant.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("could not load the assistant at start")
         state.live.start()
+        # Scheduled jobs run in whichever worker process holds the store's lease (one at a time).
+        scheduler = Scheduler(state.store, settings) if settings.scheduler.in_server else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             state.live.stop()
             state.events.stop()
             state.limiter.close()

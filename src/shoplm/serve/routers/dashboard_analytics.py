@@ -1,4 +1,4 @@
-"""The dashboard's analytics panels: churn warnings, segments with basket rules, demand forecasts.
+"""The dashboard's analytics panels: churn warnings, segments with basket rules, demand forecasts, scheduled jobs.
 
 Each panel is a fragment the page loads after it opens, drawn from what the analytics jobs
 stored (charts are inline SVG made on the server). A panel whose job has not run says which
@@ -13,8 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from shoplm.app.insights import Insights
+from shoplm.app.scheduler import job_statuses
 from shoplm.errors import NotFoundError
-from shoplm.serve.deps import get_insights
+from shoplm.serve.deps import get_insights, get_state
 from shoplm.serve.routers.dashboard import DashboardKey, templates
 
 router = APIRouter(prefix="/dashboard/fragments", include_in_schema=False)
@@ -65,3 +66,12 @@ def risk_fragment(request: Request, _key: DashboardKey) -> Response:
         "missing": "no fraud alerts yet: run `shoplm fraud`",
     }
     return templates.TemplateResponse(request, "_risk.html", context)
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_fragment(request: Request, _key: DashboardKey) -> Response:
+    state = get_state(request)
+    status = job_statuses(state.store, state.settings, runs=30)
+    return templates.TemplateResponse(
+        request, "_jobs.html", {"status": status, "chart": list(reversed(status["runs"]))}
+    )
