@@ -78,7 +78,9 @@ class ErasureRepository:
         """Table name -> a SELECT of the user's rows in it."""
         orders = self._order_ids(conn, user_id)
         conversations = self._conversation_ids(conn, user_id)
-        found: dict[str, Any] = {table.name: select(table).where(table.c.user_id == user_id) for table in USER_TABLES}
+        found: dict[str, Any] = {
+            str(table.name): select(table).where(table.c.user_id == user_id) for table in USER_TABLES
+        }
         found["order_lines"] = select(order_lines_table).where(order_lines_table.c.order_id.in_(orders))
         found["messages"] = select(messages_table).where(messages_table.c.conversation_id.in_(conversations))
         found["chat_transcripts"] = select(transcripts_table).where(
@@ -173,7 +175,7 @@ class ErasureRepository:
                 delete(order_lines_table).where(order_lines_table.c.order_id.in_(orders))
             ).rowcount
             for table in USER_TABLES:
-                done[table.name] = conn.execute(delete(table).where(table.c.user_id == user_id)).rowcount
+                done[str(table.name)] = conn.execute(delete(table).where(table.c.user_id == user_id)).rowcount
             done["analytics_reports"] = self._rewrite_reports(
                 conn, lambda body: user_id in body, rewrite_report, delete_if_none=True
             )
@@ -223,7 +225,7 @@ class ErasureRepository:
         with self._store.transaction() as conn:
             for table in USER_TABLES:
                 statement = update(table).where(table.c.user_id == _old()).values(user_id=_new())
-                done[table.name] = _executemany(conn, statement, users)
+                done[str(table.name)] = _executemany(conn, statement, users)
             for column, mapping in (("email_hash", emails), ("phone_hash", phones)):
                 if mapping:
                     c = users_table.c[column]
