@@ -51,6 +51,10 @@ MODULES = [
     "shoplm.ingest.transactions",
     "shoplm.store.analytics",
     "shoplm.store.alerts",
+    "shoplm.store.jobs",
+    "shoplm.store.backup",
+    "shoplm.app.scheduler",
+    "shoplm.app.retention",
     "shoplm.store.privacy",
     "shoplm.privacy.mechanisms",
     "shoplm.privacy.reports",
@@ -82,6 +86,10 @@ MODULES = [
     "shoplm.segments.profiles",
     "shoplm.recommend.bought_together",
     "shoplm.pricing.elasticity",
+    "shoplm.federated.splits",
+    "shoplm.app.federated.intent",
+    "shoplm.app.federated.seqrec",
+    "shoplm.app.federated.bench",
 ]
 
 
