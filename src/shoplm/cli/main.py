@@ -19,6 +19,7 @@ from rich.table import Table
 from shoplm.cli import assistant as assistant_commands
 from shoplm.cli import customers as customer_commands
 from shoplm.cli import db as db_commands
+from shoplm.cli import federated as federated_commands
 from shoplm.cli import forecast as forecast_commands
 from shoplm.cli import ops as ops_commands
 from shoplm.cli import pricing as pricing_commands
@@ -435,6 +436,7 @@ for domain_commands in (
     privacy_admin_commands,
     scale_commands,
     db_commands,
+    federated_commands,
 ):
     domain_commands.register(app, bench_app)
 
