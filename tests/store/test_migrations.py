@@ -154,6 +154,17 @@ def test_a_new_database_is_created_at_the_newest_revision(database_url: str) -> 
         assert schema_status(again.engine).current == head_revision()
 
 
+def test_another_applications_tables_do_not_make_a_database_shoplms(database_url: str) -> None:
+    engine = _engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE crm_contacts (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    assert schema_status(database_url).state == "empty"
+    with Store.open(database_url) as store:
+        assert schema_status(store.engine).state == "current"
+        assert "crm_contacts" in inspect(store.engine).get_table_names()
+
+
 def test_the_revisions_alone_build_todays_schema(database_url: str) -> None:
     assert upgrade(database_url) == (None, head_revision())
     with Store.open(database_url) as store:
@@ -250,6 +261,19 @@ def test_servers_starting_together_on_a_new_postgres_database_create_it_once(pos
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_two_upgrades_at_once_migrate_once(postgres_url: str) -> None:
+    build_486498a_database(postgres_url)
+    results: list[tuple[str | None, str]] = []
+    threads = [threading.Thread(target=lambda: results.append(upgrade(postgres_url))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    head = head_revision()
+    assert set(results) == {(None, head), (head, head)}  # the second waited, then found it done
 
 
 @pytest.mark.postgres

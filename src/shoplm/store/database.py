@@ -220,7 +220,7 @@ class Store:
         return store
 
     def _create_if_empty(self) -> None:
-        """Create today's schema, stamped at the newest migration, in a database with no tables.
+        """Create today's schema, stamped at the newest migration, in a database with none of shoplm's tables.
 
         One process at a time: SQLite's writer lock, PostgreSQL's advisory lock (both held to
         the commit), so two servers starting on a new database do not both create it.
@@ -228,7 +228,8 @@ class Store:
         with self.transaction() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-            if inspect(connection).get_table_names():
+            # Only shoplm's own tables count: a PostgreSQL schema may hold other applications' too.
+            if set(inspect(connection).get_table_names()) & {*metadata.tables, "alembic_version"}:
                 return
             metadata.create_all(connection)
             stamp_head(connection)

@@ -62,7 +62,7 @@ class SchemaStatus:
     Attributes:
         current: the revision recorded in the database (``None``: none recorded).
         head: the newest revision this shoplm ships.
-        has_tables: whether the database holds any table besides ``alembic_version``.
+        has_tables: whether the database holds any of shoplm's tables.
         state: ``current`` (at head), ``empty`` (nothing yet), ``unmigrated`` (tables made before
             migrations, no revision), ``behind`` (an older revision), ``unknown`` (a revision this
             shoplm does not ship: a newer shoplm migrated it).
@@ -97,7 +97,7 @@ def _recorded_revision(connection: Connection) -> str | None:
 
 
 def _status(connection: Connection) -> SchemaStatus:
-    tables = set(inspect(connection).get_table_names()) - {VERSION_TABLE}
+    tables = set(inspect(connection).get_table_names()) & set(metadata.tables)  # not other applications'
     return SchemaStatus(current=_recorded_revision(connection), head=head_revision(), has_tables=bool(tables))
 
 
