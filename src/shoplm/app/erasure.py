@@ -136,6 +136,9 @@ class ForgetReport:
     flagged_for_retraining: list[str] = field(default_factory=list)
     cached_vectors: int = 0
     audit_entry: int = 0
+    #: False if a reader held SQLite's write-ahead log throughout: deleted bytes may stay in it
+    #: until the next checkpoint (``--verify`` then names the file)
+    compacted: bool = True
     residue: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +150,7 @@ class ForgetReport:
             "flagged_for_retraining": self.flagged_for_retraining,
             "cached_vectors": self.cached_vectors,
             "audit_entry": self.audit_entry,
+            "compacted": self.compacted,
             "residue": self.residue,
         }
 
@@ -293,7 +297,7 @@ def forget_user(
             "flagged_for_retraining": len(report.flagged_for_retraining),
         },
     )
-    store.erasure.compact()  # the audit insert went through the WAL as well
+    report.compacted = store.erasure.compact()  # the audit insert went through the WAL as well
     if verify:
         report.residue = [str(p.relative_to(settings.data_dir)) for p in files_holding(settings.data_dir, subject)]
     return report

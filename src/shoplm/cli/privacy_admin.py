@@ -67,6 +67,11 @@ def forget(
             f"  flagged {len(report.flagged_for_retraining)} model version(s) for retraining "
             "(see `shoplm privacy-status`); serving already treats the user as unknown"
         )
+    if not report.compacted:
+        console.print(
+            "  [yellow]the database's write-ahead log stayed busy[/] (a server reading?): the deleted rows' bytes "
+            "may stay in its -wal file until SQLite overwrites it or the last connection closes (stop the servers)"
+        )
     if report.residue:
         from shoplm.cli.common import errors
 

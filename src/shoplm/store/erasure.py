@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -256,21 +257,29 @@ class ErasureRepository:
         return emails, phones
 
     # -- the bytes on disk ---------------------------------------------------------------
-    def compact(self) -> None:
-        """Leave no deleted row's bytes in the database files.
+    def compact(self, *, attempts: int = 20) -> bool:
+        """Leave no deleted row's bytes in the database files; True if that is done.
 
         SQLite: checkpoint the write-ahead log into the database, VACUUM (rebuilds the file
-        without free pages), checkpoint again and truncate the WAL to zero bytes. PostgreSQL:
+        without free pages), checkpoint again and truncate the WAL to zero bytes. A reader in
+        another process (a server mid-request) can hold the WAL for a moment: the last
+        checkpoint is retried ``attempts`` times, 50 ms apart, and False means it stayed busy
+        (the deleted bytes may remain in the WAL until the next checkpoint). PostgreSQL:
         ``VACUUM FULL`` of the tables that hold users (rewrites them; the server's own WAL and
         backups are out of reach and expire by its retention settings).
         """
-        with self._store.engine.connect() as conn:
+        with self._store._writer_lock(), self._store.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             if self._store.backend == "sqlite":
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
                 conn.exec_driver_sql("VACUUM")
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            elif self._store.backend == "postgresql":
+                for _ in range(max(attempts, 1)):
+                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                    if not busy:
+                        return True
+                    time.sleep(0.05)
+                return False
+            if self._store.backend == "postgresql":
                 names = [t.name for t in USER_TABLES] + [
                     "order_lines",
                     "messages",
@@ -280,6 +289,7 @@ class ErasureRepository:
                 ]
                 quote = conn.dialect.identifier_preparer.quote
                 conn.exec_driver_sql("VACUUM FULL " + ", ".join(quote(n) for n in names))
+            return True
 
 
 def _old() -> Any:
