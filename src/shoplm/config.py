@@ -192,12 +192,23 @@ class RaySettings(BaseModel):
     connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
 
+class ReportBounds(BaseModel):
+    """A shop's own contribution bounds of one DP report (unset: the report's default)."""
+
+    upper: float | None = Field(default=None, gt=0, description="each row's value is clamped to at most this")
+    max_rows_per_cell: int | None = Field(default=None, ge=1, le=1000, description="rows per customer per cell")
+    max_cells_per_user: int | None = Field(default=None, ge=1, le=1000, description="cells per customer per window")
+
+
 class PrivacySettings(BaseModel):
     """Differentially private reports (``shoplm report --dp``, ``GET /v1/reports/{name}``) and their ledger."""
 
     dataset: str = Field(default="store", min_length=1, max_length=64, description="the ledger's name for this store")
     epsilon_budget: float = Field(default=10.0, gt=0, description="total ε all releases of the dataset may spend")
     window_days: int = Field(default=30, ge=1, le=366, description="days a report covers when none are given")
+    bounds: dict[str, ReportBounds] = Field(
+        default_factory=dict, description="per report name: bounds chosen on past data (see benchmarks/privacy)"
+    )
 
 
 #: A job's schedule, in UTC: ``every N<m|h|d>`` runs at the multiples of N since midnight UTC

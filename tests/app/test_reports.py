@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from shoplm.app import reports
+from shoplm.config import Settings
 from shoplm.errors import ConflictError, InputError, NotFoundError
 from shoplm.store import Store
 from tests.privacy.shop import WINDOW, dp_settings, dp_shop_copy
@@ -205,3 +206,20 @@ def test_the_default_window_ends_today(dp_data_dir: Path) -> None:
         released = reports.release(store, settings, "daily-sales", epsilon=0.5, today=pd.Timestamp("2026-06-29").date())
         assert time.perf_counter() - started < 10
     assert released["window"] == {"start": "2026-05-31", "end": "2026-06-29"}  # window_days = 30 by default
+
+
+def test_a_shop_sets_its_own_bounds_and_they_change_the_noise(dp_data_dir: Path) -> None:
+    base = dp_settings(dp_data_dir)
+    bounds = {"daily-sales": {"upper": 50, "max_cells_per_user": 1}}
+    settings = Settings(data_dir=dp_data_dir, pseudonymization_key="dp-tests", privacy={"bounds": bounds})
+    spec = reports.report_spec(settings, "daily-sales")
+    assert (spec.upper, spec.max_cells_per_user, spec.max_rows_per_cell) == (50.0, 1, 2)
+    with Store.open(settings.database_url) as store:
+        released = reports.release(store, settings, "daily-sales", epsilon=1.0, start=START, end=END)
+        default = reports.release(store, base, "daily-sales", epsilon=1.0, start=START, end=END)
+    assert released["bounds"]["clamp"] == [0, 50.0] and released["noise_scale"]["sum"] == pytest.approx(100.0)
+    assert (
+        default["noise_scale"]["sum"] == pytest.approx(20.0) and not default["repeated"]
+    )  # other bounds: another query
+    listed = {r["name"]: r for r in reports.list_reports(settings)}
+    assert listed["daily-sales"]["clamp"] == [0, 50.0]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -44,15 +45,16 @@ from shoplm.privacy.reports import (
 )
 from shoplm.store import Store
 
-__all__ = ["budget", "category_of", "list_reports", "release", "report_rows", "window_days"]
+__all__ = ["budget", "category_of", "list_reports", "release", "report_rows", "report_spec", "window_days"]
 
 UNCATEGORISED = "(uncategorised)"
 MAX_WINDOW_DAYS = 366
 DAY_MS = 86_400_000
 
 
-def list_reports() -> list[dict[str, Any]]:
-    """Every report: name, what it measures, its statistics and bounds."""
+def list_reports(settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Every report: name, what it measures, its statistics and bounds (the shop's own, given ``settings``)."""
+    specs = [report_spec(settings, name) if settings is not None else REPORTS[name] for name in REPORTS]
     return [
         {
             "name": spec.name,
@@ -63,7 +65,7 @@ def list_reports() -> list[dict[str, Any]]:
             "max_rows_per_cell_per_user": spec.max_rows_per_cell,
             "max_cells_per_user": spec.max_cells_per_user,
         }
-        for spec in REPORTS.values()
+        for spec in specs
     ]
 
 
@@ -103,6 +105,23 @@ def category_of(path: pd.Series) -> pd.Series:
     """The top level of a catalog category path (``'Toys > Puzzles'`` -> ``'Toys'``); empty ones are uncategorised."""
     top = path.fillna("").astype(str).str.split(">", n=1).str[0].str.strip()
     return top.where(top != "", UNCATEGORISED)
+
+
+def report_spec(settings: Settings, name: str) -> ReportSpec:
+    """Report ``name`` with the shop's own bounds from ``settings.privacy.bounds`` over its defaults.
+
+    Example:
+        >>> report_spec(Settings(privacy={"bounds": {"daily-sales": {"upper": 50}}}), "daily-sales").upper
+        50.0
+    """
+    spec = get_report(name)
+    override = settings.privacy.bounds.get(name)
+    if override is None:
+        return spec
+    changes = {k: v for k, v in override.model_dump().items() if v is not None}
+    if "upper" in changes and changes["upper"] <= spec.lower:
+        raise InputError(f"privacy.bounds.{name}.upper must be above {spec.lower:g}", field="upper")
+    return replace(spec, **changes)
 
 
 def report_rows(store: Store, spec: ReportSpec, days: list[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -195,7 +214,7 @@ def release(
         NotFoundError: an unknown report.
         ConflictError: ε would pass the dataset's remaining budget.
     """
-    spec = get_report(name)
+    spec = report_spec(settings, name)
     epsilon = check_epsilon(epsilon)
     days = window_days(start, end, default_days=settings.privacy.window_days, today=today)
     rows, categories = report_rows(store, spec, days)

@@ -46,9 +46,10 @@ def report(
 
     from shoplm.app import reports
 
+    settings = load_settings(data_dir)
     if list_reports:
         table = Table("report", "statistics", "what", "bounds per customer")
-        for entry in reports.list_reports():
+        for entry in reports.list_reports(settings):
             bounds = (
                 f"clamp {entry['clamp'][0]:g}..{entry['clamp'][1]:g}, ≤{entry['max_rows_per_cell_per_user']} rows "
                 f"per cell, ≤{entry['max_cells_per_user']} cells"
@@ -56,7 +57,6 @@ def report(
             table.add_row(entry["name"], ", ".join(entry["statistics"]), entry["description"], bounds)
         console.print(table)
         return
-    settings = load_settings(data_dir)
     if show_budget:
         with open_store(settings) as store:
             ledger = reports.budget(store, settings)

@@ -45,7 +45,7 @@ __all__ = ["EPSILONS", "BenchCase", "demo_cases", "retail_cases", "run_dp_benchm
 EPSILONS = (0.1, 0.5, 1.0, 5.0)
 WINDOW_DAYS = 30
 #: Bounds tried on the validation window: the clamp's upper end (as a multiple of the default) and cells per customer.
-UPPER_FACTORS = (0.5, 1.0, 2.0, 4.0)
+UPPER_FACTORS = (1.0, 4.0, 16.0, 64.0)
 CELLS_PER_USER = (1, 2, 4, 8)
 
 

@@ -31,8 +31,8 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
     summary="The differentially private reports",
     dependencies=[Depends(require("admin"))],
 )
-def list_reports() -> Response:
-    return json_response({"reports": reports.list_reports()})
+def list_reports(request: Request) -> Response:
+    return json_response({"reports": reports.list_reports(get_state(request).settings)})
 
 
 @router.get(
