@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from shoplm.app.erasure import drop_user_rows, export_user, forget_user, retraining_status
 from shoplm.app.keys import KeyStore
+from shoplm.app.registry import ModelRegistry
 from shoplm.app.rekey import rekey
 from shoplm.cli.main import app
 from shoplm.config import Settings
@@ -210,6 +211,10 @@ def test_a_models_user_rows_are_dropped_and_it_still_loads(
     model = Estimator.load(version / "users")  # the hashes in meta.json match the new files
     assert model.user_ids_.tolist() == [u2, "u_other"]
     assert model.factors_.tolist() == [[0.0, 1.0], [4.0, 5.0]] and model.scale_.tolist() == [1.0, 1.0]
+    # The live version changed: a copy of it is published, so running servers (polling the pointer) reload.
+    live = ModelRegistry(settings.models_dir).current()
+    assert live != version.name
+    assert Estimator.load(settings.models_dir / "versions" / live / "users").user_ids_.tolist() == [u2, "u_other"]
     status = retraining_status(settings)
     assert status["live_needs_retraining"] and status["flagged"][f"versions/{version.name}"]["forgotten_users"] == 1
     # Without a matching row there is nothing to rewrite.

@@ -341,8 +341,31 @@ def _forget_in_models(settings: Settings, subject: Subject, match: Callable[[str
         else:
             shutil.rmtree(model_dir)
             report.models_removed.append(relative)
+    live = ModelRegistry(settings.models_dir).current()
+    changed = report.models_rewritten + report.models_removed
+    if live is not None and any(path.startswith(f"versions/{live}/") for path in changed):
+        units.add(f"versions/{republish_live(settings)}")
     if units:
         report.flagged_for_retraining = flag_for_retraining(settings, sorted(units))
+
+
+def republish_live(settings: Settings) -> str:
+    """Publish a copy of the live model version as a new version; returns its name.
+
+    Running servers reload when the registry's pointer changes (they poll it), not when a
+    version's files change under them: a model rewritten without a user in the live version
+    reaches them by this new version within ``server.reload_seconds``, and they drop the old
+    objects (and every cached answer) with it.
+    """
+    registry = ModelRegistry(settings.models_dir)
+    live = registry.current_dir()
+    if live is None:
+        raise ModelFileError(f"no live model version in {settings.models_dir}")
+    target = registry.new_version()
+    for model_dir in sorted(p for p in live.iterdir() if p.is_dir() and (p / META_FILE).is_file()):
+        shutil.copytree(model_dir, target / model_dir.name)
+    registry.publish(target.name)
+    return target.name
 
 
 def model_names_user(model_dir: Path, match: Callable[[str], bool]) -> bool:
