@@ -239,6 +239,8 @@ def test_rekey_keeps_histories_joined_and_old_pseudonyms_gone(tmp_path: Path) ->
         ),
     )
     store.analytics.save_report("segments", {"members": [old.user("U1")]})
+    version = settings.models_dir / "versions" / "20260101T000000.000000-abcd"
+    UserTable().fit([old.user("U2"), old.user("U1")]).save(version / "users")
     result = rekey(store, settings, actor="cli")
     assert (result.users, result.generation) == (2, 2)
     new = Pseudonymizer(Settings(data_dir=settings.data_dir).hmac_key)
@@ -249,7 +251,18 @@ def test_rekey_keeps_histories_joined_and_old_pseudonyms_gone(tmp_path: Path) ->
     assert store.frame("users")["email_hash"].tolist() == [new.email("a@b.co")]
     assert store.analytics.report("segments")["body"]["members"] == [new.user("U1")]
     assert store.audit.entries(action="rekey")[-1]["details"]["users"] == 2
+    # A model's per-user rows carry the new pseudonyms, and it still loads (its hashes renewed).
+    assert result.rows["models"] == 1
+    assert Estimator.load(version / "users").user_ids_.tolist() == [new.user("U2"), new.user("U1")]
     store.close()
+
+
+def test_a_key_chain_hashes_each_digest_again() -> None:
+    first, second = Pseudonymizer(b"k0"), Pseudonymizer(b"k1")
+    chain = Pseudonymizer(b"k0\nk1")
+    assert chain.user("U1") == "u_" + second.digest("user", first.user("U1").removeprefix("u_"))
+    assert chain.email("A@b.co") == second.digest("email", first.email("a@b.co"), 32)
+    assert Pseudonymizer(b"k0\n").user("U1") == first.user("U1")
 
 
 def test_rekey_refuses_a_key_set_in_settings_and_an_interrupted_run(settings: Settings, store: Store) -> None:

@@ -318,12 +318,12 @@ def files_holding(root: Path, subject: Subject) -> list[Path]:
 
 
 # -- models ----------------------------------------------------------------------------------
-def _model_dirs(settings: Settings) -> list[Path]:
+def model_dirs(settings: Settings) -> list[Path]:
     root = settings.models_dir
     return sorted(meta.parent for meta in root.rglob(META_FILE)) if root.is_dir() else []
 
 
-def _version_of(settings: Settings, model_dir: Path) -> str:
+def version_of(settings: Settings, model_dir: Path) -> str:
     """The retrainable unit a model belongs to: ``versions/<name>`` or ``analytics/<job>``."""
     parts = model_dir.relative_to(settings.models_dir).parts
     return "/".join(parts[:2]) if len(parts) >= 2 else parts[0]
@@ -331,8 +331,8 @@ def _version_of(settings: Settings, model_dir: Path) -> str:
 
 def _forget_in_models(settings: Settings, subject: Subject, match: Callable[[str], bool], report: ForgetReport) -> None:
     units: set[str] = set()
-    for model_dir in _model_dirs(settings):
-        units.add(_version_of(settings, model_dir))
+    for model_dir in model_dirs(settings):
+        units.add(version_of(settings, model_dir))
         if not model_names_user(model_dir, match):
             continue
         relative = str(model_dir.relative_to(settings.models_dir))
@@ -378,6 +378,51 @@ def model_names_user(model_dir: Path, match: Callable[[str], bool]) -> bool:
         return any(match(str(value)) for name in npz.files for value in np.ravel(npz[name]))
 
 
+def read_model_files(model_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A saved model's meta.json, string arrays and numeric arrays, as written by :meth:`Estimator.save`."""
+    from safetensors.numpy import load_file
+
+    meta = json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))
+    strings: dict[str, np.ndarray] = {}
+    if (model_dir / STRINGS_FILE).is_file():
+        with np.load(model_dir / STRINGS_FILE, allow_pickle=False) as npz:
+            strings = {k: npz[k] for k in npz.files}
+    numeric = load_file(str(model_dir / ARRAYS_FILE)) if (model_dir / ARRAYS_FILE).is_file() else {}
+    return meta, strings, numeric
+
+
+def write_model_files(
+    model_dir: Path, meta: dict[str, Any], strings: dict[str, np.ndarray], numeric: dict[str, np.ndarray]
+) -> bool:
+    """Replace a saved model's files (meta.json with the new files' SHA-256); True if it loads afterwards.
+
+    The new files are written and loaded in a directory beside the model, which then takes its
+    place; if they do not load, nothing is changed.
+    """
+    from safetensors.numpy import save_file
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
+    try:
+        files: dict[str, str] = {}
+        if numeric:
+            save_file({k: np.ascontiguousarray(v) for k, v in numeric.items()}, str(staging / ARRAYS_FILE))
+            files[ARRAYS_FILE] = _sha256(staging / ARRAYS_FILE)
+        if strings:
+            np.savez(staging / STRINGS_FILE, **strings)
+            files[STRINGS_FILE] = _sha256(staging / STRINGS_FILE)
+        meta = {**meta, "files": files}
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        Estimator.load(staging)
+    except (ModelFileError, ValueError, KeyError, TypeError, IndexError):
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
+    old = model_dir.with_name(f".{model_dir.name}.replaced-{os.getpid()}")
+    os.replace(model_dir, old)
+    os.replace(staging, model_dir)
+    shutil.rmtree(old)
+    return True
+
+
 def drop_user_rows(model_dir: Path, match: Callable[[str], bool]) -> bool:
     """Rewrite a saved model without the rows of a user; True if it still loads afterwards.
 
@@ -386,16 +431,9 @@ def drop_user_rows(model_dir: Path, match: Callable[[str], bool]) -> bool:
     aligned to it), and meta.json gets the new files' hashes. A model whose JSON state names
     the user cannot be rewritten this way (False, nothing changed).
     """
-    meta = json.loads((model_dir / META_FILE).read_text())
+    meta, strings, numeric = read_model_files(model_dir)
     if match(json.dumps(meta.get("state", {}), ensure_ascii=False)):
         return False
-    from safetensors.numpy import load_file, save_file
-
-    strings: dict[str, np.ndarray] = {}
-    if (model_dir / STRINGS_FILE).is_file():
-        with np.load(model_dir / STRINGS_FILE, allow_pickle=False) as npz:
-            strings = {k: npz[k] for k in npz.files}
-    numeric = load_file(str(model_dir / ARRAYS_FILE)) if (model_dir / ARRAYS_FILE).is_file() else {}
     drops: dict[int, np.ndarray] = {}
     for values in strings.values():
         if values.ndim == 1 and len(values):
@@ -408,35 +446,21 @@ def drop_user_rows(model_dir: Path, match: Callable[[str], bool]) -> bool:
     def without(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {k: (v[~drops[len(v)]] if v.ndim >= 1 and len(v) in drops else v) for k, v in arrays.items()}
 
-    strings, numeric = without(strings), without(numeric)
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
-    try:
-        files: dict[str, str] = {}
-        if numeric:
-            save_file({k: np.ascontiguousarray(v) for k, v in numeric.items()}, str(staging / ARRAYS_FILE))
-            files[ARRAYS_FILE] = _sha256(staging / ARRAYS_FILE)
-        if strings:
-            np.savez(staging / STRINGS_FILE, **strings)
-            files[STRINGS_FILE] = _sha256(staging / STRINGS_FILE)
-        meta["files"] = files
-        (staging / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
-        Estimator.load(staging)
-    except (ModelFileError, ValueError, KeyError, TypeError, IndexError):
-        shutil.rmtree(staging, ignore_errors=True)
-        return False
-    old = model_dir.with_name(f".{model_dir.name}.forgotten-{os.getpid()}")
-    os.replace(model_dir, old)
-    os.replace(staging, model_dir)
-    shutil.rmtree(old)
-    return True
+    return write_model_files(model_dir, meta, without(strings), without(numeric))
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def flag_for_retraining(settings: Settings, units: Iterable[str]) -> list[str]:
-    """Mark model versions / analytics models as trained on data of a forgotten user; returns all flagged.
+def flag_for_retraining(settings: Settings, units: Iterable[str], *, forgotten: bool = True) -> list[str]:
+    """Mark model versions / analytics models for retraining; returns every flagged one.
+
+    Args:
+        settings: where the models are.
+        units: ``versions/<name>`` or ``analytics/<job>`` entries (see :func:`version_of`).
+        forgotten: the reason is a forgotten user (counted per unit); False: a model re-keying
+            could not rewrite (``stale_pseudonyms``).
 
     Flags name versions only (never a user). A version published later is trained without
     the user and carries no flag; :func:`retraining_status` tells whether the live one does.
@@ -446,11 +470,12 @@ def flag_for_retraining(settings: Settings, units: Iterable[str]) -> list[str]:
     now = int(time.time() * 1000)
     for unit in units:
         entry = flags.setdefault(unit, {"first_flagged_ms": now, "forgotten_users": 0})
-        entry["forgotten_users"] = int(entry.get("forgotten_users", 0)) + 1
+        if forgotten:
+            entry["forgotten_users"] = int(entry.get("forgotten_users", 0)) + 1
+        else:
+            entry["stale_pseudonyms"] = True
         entry["last_flagged_ms"] = now
-    existing = {
-        _version_of(settings, d) for d in _model_dirs(settings)
-    }  # versions pruned since need no retraining any more
+    existing = {version_of(settings, d) for d in model_dirs(settings)}  # pruned versions need no retraining
     flags = {unit: entry for unit, entry in flags.items() if unit in existing}
     path.parent.mkdir(parents=True, exist_ok=True)
     _replace_text(path, json.dumps(flags, indent=1, sort_keys=True))
@@ -465,7 +490,7 @@ def retraining_status(settings: Settings) -> dict[str, Any]:
         ``live_needs_retraining``.
     """
     flags = _read_flags(settings.models_dir / RETRAIN_FILE)
-    existing = {_version_of(settings, d) for d in _model_dirs(settings)}
+    existing = {version_of(settings, d) for d in model_dirs(settings)}
     flags = {unit: entry for unit, entry in flags.items() if unit in existing}
     live = ModelRegistry(settings.models_dir).current()
     return {

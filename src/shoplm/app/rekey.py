@@ -43,11 +43,15 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from shoplm.app.audit import record
 from shoplm.config import Settings
@@ -116,6 +120,7 @@ def rekey(store: Store, settings: Settings, *, actor: str = "cli") -> RekeyResul
         handle.write(b"\n".join([*chain, new_key]) + b"\n")
     rows = store.erasure.rename_users(users, emails=email_map, phones=phone_map, rewrite_text=rewrite)
     os.replace(pending, path)
+    rows["models"] = _rekey_models(settings, users, rewrite)
     record(
         store,
         settings,
@@ -124,3 +129,32 @@ def rekey(store: Store, settings: Settings, *, actor: str = "cli") -> RekeyResul
         details={"users": len(users), "generation": len(chain) + 1, "rows": sum(rows.values())},
     )
     return RekeyResult(users=len(users), rows=rows, generation=len(chain) + 1)
+
+
+def _rekey_models(settings: Settings, users: dict[str, str], rewrite: Callable[[str], str]) -> int:
+    """Saved models holding pseudonyms (per-user rows) get the new ones; a model that fails to load is flagged."""
+    from shoplm.app.erasure import (
+        flag_for_retraining,
+        model_dirs,
+        read_model_files,
+        version_of,
+        write_model_files,
+    )
+
+    changed, broken = 0, []
+    for model_dir in model_dirs(settings):
+        meta, strings, numeric = read_model_files(model_dir)
+        renamed = {
+            k: (np.vectorize(lambda v: users.get(v, v), otypes=[v.dtype])(v) if v.dtype.kind == "U" and v.size else v)
+            for k, v in strings.items()
+        }
+        new_meta = json.loads(rewrite(json.dumps(meta, ensure_ascii=False)))
+        if new_meta == meta and all(np.array_equal(renamed[k], strings[k]) for k in strings):
+            continue
+        if write_model_files(model_dir, new_meta, renamed, numeric):
+            changed += 1
+        else:
+            broken.append(version_of(settings, model_dir))
+    if broken:
+        flag_for_retraining(settings, broken, forgotten=False)
+    return changed
