@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from shoplm.app.federated.bench import run_intent_task
 
 
+@pytest.mark.slow  # Ray starts (about 10 s on an idle machine)
 def test_federated_intent_head_runs_on_flower_and_beats_each_shop_alone(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     k, n = 6, 360

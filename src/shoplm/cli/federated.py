@@ -36,6 +36,7 @@ def bench_federated(
     dp_clip: Annotated[float, typer.Option(help="DP-FedAvg clipping norm of each shop's update")] = 1.0,
     alpha: Annotated[float, typer.Option(help="Dirichlet skew of the shops (smaller: more different)")] = 0.5,
     users: Annotated[int, typer.Option(help="seqrec user subsample (0: all users)")] = 6000,
+    seqrec_dim: Annotated[int, typer.Option(help="width (d_model) of the sequential network")] = 64,
     seed: Annotated[int, typer.Option(help="seed of the split and the models")] = 0,
     cache_dir: Annotated[Path | None, typer.Option(help="embedding caches (utterances under embeddings/)")] = None,
     out: Annotated[Path | None, typer.Option(help="write the report as JSON here (and a PNG chart beside it)")] = None,
@@ -57,6 +58,7 @@ def bench_federated(
         dp_noise=dp_noise,
         dp_clip=dp_clip,
         users=users or None,
+        seqrec_params={"d_model": seqrec_dim},
         seed=seed,
         cache_dir=cache_dir,
     )

@@ -456,6 +456,7 @@ def run_federated_benchmark(
     dp_noise: float = 0.0,
     dp_clip: float = 1.0,
     users: int | None = 6000,
+    seqrec_params: dict[str, Any] | None = None,
     seed: int = 0,
     cache_dir: Path | None = None,
     progress: bool = True,
@@ -469,6 +470,7 @@ def run_federated_benchmark(
         rounds: federated rounds of the intent task; ``seqrec_rounds`` those of seqrec (default: ``rounds``).
         strategies, proximal_mu, dp_noise, dp_clip: see :func:`shoplm.federated.run_federated`.
         users: seqrec user subsample (CPU budget).
+        seqrec_params: the sequential network's hyperparameters (e.g. ``{"d_model": 32}``).
         cache_dir: embedding caches (``embeddings/`` for utterances, the directory itself for titles).
 
     Raises:
@@ -538,6 +540,7 @@ def run_federated_benchmark(
             shops=shops,
             alpha=alpha,
             users=users,
+            params=seqrec_params,
             rounds=seqrec_rounds or rounds,
             strategies=strategies,
             proximal_mu=proximal_mu,
