@@ -16,6 +16,7 @@ from sqlalchemy.exc import DatabaseError
 from typer.testing import CliRunner
 
 from shoplm.app.erasure import drop_user_rows, export_user, forget_user, retraining_status
+from shoplm.app.erasure_files import Matcher
 from shoplm.app.keys import KeyStore
 from shoplm.app.registry import ModelRegistry
 from shoplm.app.rekey import rekey
@@ -218,7 +219,7 @@ def test_a_models_user_rows_are_dropped_and_it_still_loads(
     status = retraining_status(settings)
     assert status["live_needs_retraining"] and status["flagged"][f"versions/{version.name}"]["forgotten_users"] == 1
     # Without a matching row there is nothing to rewrite.
-    assert not drop_user_rows(version / "users", lambda value: value == "nobody")
+    assert not drop_user_rows(version / "users", Matcher(raw_id="nobody", pseudonym="u_nobody"))
 
 
 def test_rekey_keeps_histories_joined_and_old_pseudonyms_gone(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ import numpy as np
 
 from shoplm.app.audit import record
 from shoplm.app.erasure_files import (
+    Matcher,
     data_files,
     drop_npz_rows,
     matching_lines,
@@ -91,17 +92,9 @@ class Subject:
     #: they neither identify the user nor are searched for in files
     shared_texts: tuple[str, ...] = ()
 
-    def matches(self) -> Callable[[str], bool]:
-        """A test of a piece of text: does it name or quote this user?"""
-        raw = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(self.raw_id)}(?![A-Za-z0-9_])") if self.raw_id else None
-        texts = [t for t in self.texts if len(t) >= MIN_TEXT_NEEDLE]
-
-        def match(value: str) -> bool:
-            if self.pseudonym in value or (raw is not None and raw.search(value)):
-                return True
-            return any(t in value for t in texts)
-
-        return match
+    def matcher(self) -> Matcher:
+        """How the user is recognized in files, reports and models (see :class:`Matcher`)."""
+        return Matcher(self.raw_id, self.pseudonym, tuple(t for t in self.texts if len(t) >= MIN_TEXT_NEEDLE))
 
     def needles(self) -> list[bytes]:
         """The byte strings that must not remain on disk once the user is forgotten.
@@ -215,10 +208,10 @@ def export_user(
     """
     subject = resolve_user(store, settings, user, pseudonymous=pseudonymous)
     tables = json.loads(dumps_rows(store.erasure.rows(subject.pseudonym)))
-    match = subject.matches()
+    matcher = subject.matcher()
     files: dict[str, list[str]] = {}
     for path in data_files(settings):
-        lines = matching_lines(path, match)
+        lines = matching_lines(path, matcher)
         if lines:
             files[str(path.relative_to(settings.data_dir))] = lines
     record(
@@ -267,11 +260,13 @@ def forget_user(
         NotFoundError: nothing is stored of the user; then nothing is changed.
     """
     subject = resolve_user(store, settings, user, pseudonymous=pseudonymous)
-    match = subject.matches()
-    rows = store.erasure.delete_user(subject.pseudonym, rewrite_report=lambda body: scrub_json_text(body, match))
+    matcher = subject.matcher()
+    rows = store.erasure.delete_user(
+        subject.pseudonym, rewrite_report=lambda body: scrub_json_text(body, matcher.value)
+    )
     report = ForgetReport(rows={name: n for name, n in rows.items() if n})
     for path in data_files(settings):
-        if rewrite_without(path, match):
+        if rewrite_without(path, matcher):
             report.files.append(str(path.relative_to(settings.data_dir)))
     keys = [
         hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest() for t in (*subject.texts, *subject.shared_texts)
@@ -281,7 +276,7 @@ def forget_user(
     for vectors in sorted((settings.data_dir / "embeddings").glob("*.npz")):
         if drop_npz_rows(vectors, subject.record_ids | {subject.pseudonym}):
             report.files.append(str(vectors.relative_to(settings.data_dir)))
-    _forget_in_models(settings, subject, match, report)
+    _forget_in_models(settings, matcher, report)
     store.erasure.compact()
     report.audit_entry = record(
         store,
@@ -329,14 +324,14 @@ def version_of(settings: Settings, model_dir: Path) -> str:
     return "/".join(parts[:2]) if len(parts) >= 2 else parts[0]
 
 
-def _forget_in_models(settings: Settings, subject: Subject, match: Callable[[str], bool], report: ForgetReport) -> None:
+def _forget_in_models(settings: Settings, matcher: Matcher, report: ForgetReport) -> None:
     units: set[str] = set()
     for model_dir in model_dirs(settings):
         units.add(version_of(settings, model_dir))
-        if not model_names_user(model_dir, match):
+        if not model_names_user(model_dir, matcher):
             continue
         relative = str(model_dir.relative_to(settings.models_dir))
-        if drop_user_rows(model_dir, match):
+        if drop_user_rows(model_dir, matcher):
             report.models_rewritten.append(relative)
         else:
             shutil.rmtree(model_dir)
@@ -368,14 +363,14 @@ def republish_live(settings: Settings) -> str:
     return target.name
 
 
-def model_names_user(model_dir: Path, match: Callable[[str], bool]) -> bool:
+def model_names_user(model_dir: Path, matcher: Matcher) -> bool:
     """True if a saved model's meta.json or string arrays name or quote the user."""
-    if match((model_dir / META_FILE).read_text(encoding="utf-8")):
+    if matcher.mentions((model_dir / META_FILE).read_text(encoding="utf-8")):
         return True
     if not (model_dir / STRINGS_FILE).is_file():
         return False
     with np.load(model_dir / STRINGS_FILE, allow_pickle=False) as npz:
-        return any(match(str(value)) for name in npz.files for value in np.ravel(npz[name]))
+        return any(matcher.value(str(value)) for name in npz.files for value in np.ravel(npz[name]))
 
 
 def read_model_files(model_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -423,7 +418,7 @@ def write_model_files(
     return True
 
 
-def drop_user_rows(model_dir: Path, match: Callable[[str], bool]) -> bool:
+def drop_user_rows(model_dir: Path, matcher: Matcher) -> bool:
     """Rewrite a saved model without the rows of a user; True if it still loads afterwards.
 
     A row is a position of a string array (``strings.npz``) whose value names the user; that
@@ -432,12 +427,12 @@ def drop_user_rows(model_dir: Path, match: Callable[[str], bool]) -> bool:
     the user cannot be rewritten this way (False, nothing changed).
     """
     meta, strings, numeric = read_model_files(model_dir)
-    if match(json.dumps(meta.get("state", {}), ensure_ascii=False)):
+    if matcher.mentions(json.dumps(meta.get("state", {}), ensure_ascii=False)):
         return False
     drops: dict[int, np.ndarray] = {}
     for values in strings.values():
         if values.ndim == 1 and len(values):
-            hit = np.fromiter((match(str(v)) for v in values), dtype=bool, count=len(values))
+            hit = np.fromiter((matcher.value(str(v)) for v in values), dtype=bool, count=len(values))
             if hit.any():
                 drops[len(values)] = drops.get(len(values), np.zeros(len(values), dtype=bool)) | hit
     if not drops:

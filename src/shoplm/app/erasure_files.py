@@ -16,8 +16,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,29 +45,85 @@ def data_files(settings: Settings) -> list[Path]:
     return sorted(found)
 
 
-def matching_lines(path: Path, match: Callable[[str], bool]) -> list[str]:
+#: Column names that hold a user's id in the shops' files (user_id, CustomerID, buyer, ...).
+USER_COLUMN = re.compile(r"user|customer|member|buyer|client|shopper", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """How a user is recognized in files, with care not to take someone else's row for theirs.
+
+    A raw id such as ``42`` also reads as a quantity or part of a price, so it counts only where
+    a user's id belongs: as the whole value of a user column (``user_id``, ``CustomerID``, ...),
+    as a whole JSON string, or as a whole token in free text that has no columns (a broken line
+    kept in a rejects file, a log line). The pseudonym and the texts only the user wrote count
+    anywhere.
+
+    Example:
+        >>> m = Matcher(raw_id="42", pseudonym="u_abc", texts=("my very own words",))
+        >>> m.row({"user_id": "42", "qty": "1"}), m.row({"user_id": "7", "qty": "42"}), m.free("id=42;")
+        (True, False, True)
+    """
+
+    raw_id: str | None
+    pseudonym: str
+    texts: tuple[str, ...] = ()
+
+    def mentions(self, text: str) -> bool:
+        """The pseudonym or one of the user's own texts is in ``text``."""
+        return self.pseudonym in text or any(t in text for t in self.texts)
+
+    def value(self, value: str) -> bool:
+        """A whole value is the user (their raw id or pseudonym) or mentions them."""
+        stripped = value.strip()
+        return stripped in (self.raw_id, self.pseudonym) or self.mentions(value)
+
+    def free(self, text: str) -> bool:
+        """Free text names the user: the raw id as a whole token, or a mention."""
+        if self.raw_id and re.search(rf"(?<![A-Za-z0-9_]){re.escape(self.raw_id)}(?![A-Za-z0-9_])", text):
+            return True
+        return self.mentions(text)
+
+    def row(self, row: dict[str, Any]) -> bool:
+        """A row (column -> value) is the user's: a user column holds them, or a value mentions them."""
+        for column, cell in row.items():
+            if cell is None or (not isinstance(cell, str) and not USER_COLUMN.search(str(column))):
+                continue
+            text = str(cell)
+            if (USER_COLUMN.search(str(column)) and text.strip() == self.raw_id) or self.mentions(text):
+                return True
+        return False
+
+
+def matching_lines(path: Path, matcher: Matcher) -> list[str]:
     """The user's rows in a data file, as text (Parquet rows as JSON)."""
-    if path.suffix.lower() == ".parquet":
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
         frame = _read_parquet(path)
         if frame is None:
             return []
-        mask = _row_mask(frame, match)
+        mask = _row_mask(frame, matcher)
         return [json.dumps(row, default=str, ensure_ascii=False) for row in frame[mask].to_dict("records")]
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return []
-    return [line for line in text.splitlines() if match(line)]
+    if suffix == ".csv":
+        rows = list(csv.reader(text.splitlines(keepends=True)))
+        return [",".join(row) for index, row in enumerate(rows) if index and _csv_row_is_theirs(rows[0], row, matcher)]
+    if suffix == ".json":
+        return [text] if _json_names(text, matcher) else []
+    return [line for line in text.splitlines() if _line_is_theirs(line, matcher, jsonl=suffix == ".jsonl")]
 
 
-def rewrite_without(path: Path, match: Callable[[str], bool]) -> bool:
+def rewrite_without(path: Path, matcher: Matcher) -> bool:
     """Rewrite a data file without the user's rows (atomically); True if it changed."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         frame = _read_parquet(path)
         if frame is None:
             return False
-        mask = _row_mask(frame, match)
+        mask = _row_mask(frame, matcher)
         if not mask.any():
             return False
         import pyarrow as pa
@@ -78,22 +136,22 @@ def rewrite_without(path: Path, match: Callable[[str], bool]) -> bool:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    if not match(text):
-        return False
     if suffix == ".json":
         try:
             document = json.loads(text)
         except ValueError:
             document = None
         if document is not None:
-            cleaned, _changed = scrub_json(document, match)
-            replace_file(
-                path, lambda staging: Path(staging).write_text(json.dumps(cleaned, ensure_ascii=False, indent=1))
-            )
-            return True
+            cleaned, changed = scrub_json(document, matcher.value)
+            if changed:
+                out = json.dumps(cleaned, ensure_ascii=False, indent=1)
+                replace_file(path, lambda staging: Path(staging).write_text(out, encoding="utf-8"))
+            return changed
     if suffix == ".csv":
         rows = list(csv.reader(text.splitlines(keepends=True)))
-        kept = [row for index, row in enumerate(rows) if index == 0 or not any(match(cell) for cell in row)]
+        kept = [row for index, row in enumerate(rows) if index == 0 or not _csv_row_is_theirs(rows[0], row, matcher)]
+        if len(kept) == len(rows):
+            return False
 
         def write_csv(staging: str) -> None:
             with open(staging, "w", encoding="utf-8", newline="") as handle:
@@ -101,9 +159,38 @@ def rewrite_without(path: Path, match: Callable[[str], bool]) -> bool:
 
         replace_file(path, write_csv)
         return True
-    lines = [line for line in text.splitlines(keepends=True) if not match(line)]
-    replace_file(path, lambda staging: Path(staging).write_text("".join(lines), encoding="utf-8"))
+    lines = text.splitlines(keepends=True)
+    kept_lines = [line for line in lines if not _line_is_theirs(line, matcher, jsonl=suffix == ".jsonl")]
+    if len(kept_lines) == len(lines):
+        return False
+    replace_file(path, lambda staging: Path(staging).write_text("".join(kept_lines), encoding="utf-8"))
     return True
+
+
+def _csv_row_is_theirs(header: list[str], row: list[str], matcher: Matcher) -> bool:
+    # A rejects file (line, field, reason, the input's columns) keeps a line it could not parse
+    # whole, with an empty field: that cell is free text.
+    if header[:3] == ["line", "field", "reason"] and len(row) > 3 and row[1] == "" and matcher.free(row[3]):
+        return True
+    return matcher.row(dict(zip(header, row, strict=False)))
+
+
+def _line_is_theirs(line: str, matcher: Matcher, *, jsonl: bool) -> bool:
+    if jsonl and line.strip():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return matcher.free(line)
+        if isinstance(record, dict):
+            return matcher.row(record) or matcher.mentions(line)
+    return matcher.free(line)
+
+
+def _json_names(text: str, matcher: Matcher) -> bool:
+    try:
+        return scrub_json(json.loads(text), matcher.value)[1]
+    except ValueError:
+        return matcher.free(text)
 
 
 def _read_parquet(path: Path) -> Any:
@@ -115,12 +202,14 @@ def _read_parquet(path: Path) -> Any:
         return None
 
 
-def _row_mask(frame: Any, match: Callable[[str], bool]) -> np.ndarray:
+def _row_mask(frame: Any, matcher: Matcher) -> np.ndarray:
     mask = np.zeros(len(frame), dtype=bool)
     for column in frame.columns:
         values = frame[column]
+        if USER_COLUMN.search(str(column)):
+            mask |= values.map(lambda v: v is not None and str(v).strip() == matcher.raw_id).to_numpy(dtype=bool)
         if values.dtype == object or str(values.dtype).startswith("string"):
-            mask |= values.map(lambda v: isinstance(v, str) and match(v)).to_numpy(dtype=bool)
+            mask |= values.map(lambda v: isinstance(v, str) and matcher.mentions(v)).to_numpy(dtype=bool)
     return mask
 
 
