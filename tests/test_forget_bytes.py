@@ -150,6 +150,8 @@ def test_nothing_of_a_forgotten_user_remains_on_disk(built: BuiltShop) -> None:
     assert any(name.endswith(".rejects.csv") for name in before), before
     assert any(name.startswith("demo-source/") for name in before), before
     other_counts = store.erasure.counts(other_pseudonym)
+    mine = store.erasure.counts(pseudonym)
+    assert all(mine[table] > 0 for table in ("users", "events", "orders", "order_lines", "reviews", "messages")), mine
 
     report = forget_user(store, settings, built.user, verify=True)
 
