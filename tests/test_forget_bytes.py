@@ -23,6 +23,7 @@ import pytest
 
 from shoplm.config import Settings
 from shoplm.errors import NotFoundError
+from shoplm.estimator import Estimator
 from shoplm.ingest.pseudonymize import Pseudonymizer
 from shoplm.lm.cache import EmbeddingCache, text_key
 from shoplm.store import Store
@@ -190,3 +191,29 @@ def test_forgetting_an_unknown_user_changes_nothing(built: BuiltShop) -> None:
         forget_user(store, built.settings, "nobody-at-all")
     assert store.counts() == counts
     assert {p: p.stat().st_mtime_ns for p in files} == files
+
+
+def test_a_running_server_reloads_without_the_users_model_rows(built: BuiltShop) -> None:
+    from shoplm.app.erasure import forget_user
+    from shoplm.serve.live import LiveModels
+    from tests.app.test_erasure import UserTable
+
+    settings, store = built.settings, built.store
+    pseudonym = Pseudonymizer(settings.hmac_key).user(built.user)
+    live = LiveModels(store, settings, warm_encoder=False)
+    try:
+        assert live.load()
+        serving = live.version
+        # A model of the live version keeping a row per user (as a user-factor model would).
+        other = Pseudonymizer(settings.hmac_key).user(built.other)
+        UserTable().fit([other, pseudonym]).save(settings.models_dir / "versions" / serving / "users")
+        report = forget_user(store, settings, built.user)
+        assert report.models_rewritten == [f"versions/{serving}/users"]
+        # What the server's model watcher does every few seconds: a new version is live, it swaps.
+        assert live.load() and live.version != serving
+        rows = Estimator.load(settings.models_dir / "versions" / live.version / "users").user_ids_.tolist()
+        assert rows == [other]
+        visitor = [r.item_id for r in live.current.recommend(None, k=5)]
+        assert [r.item_id for r in live.current.recommend(built.user, k=5)] == visitor
+    finally:
+        live.stop()
