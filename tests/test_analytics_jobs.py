@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shoplm.app import analytics
@@ -110,22 +112,49 @@ def test_jobs_on_an_empty_store_say_what_is_missing(tmp_path: Path) -> None:
 
 
 def test_per_sku_and_per_user_work_runs_the_same_here_and_on_ray(demo_shop: tuple[Settings, object]) -> None:
+    """Every fan-out stage here and on one local Ray (started once: it costs 10+ s)."""
     import ray
 
+    from shoplm.app import batch, jobs
+
     settings, _manifest = demo_shop
+    # The batch stages (shoplm encode/train/precompute --ray) need a trained shop; no time-capped model.
+    trained = Settings(data_dir=settings.data_dir, recommend={"disabled_sources": ["sequential"]})
     store = Store.open(settings.database_url)
     try:
         here = analytics.run_forecast(store, settings)
         churn_here = analytics.run_churn(store, settings, users_per_task=10)
         scores_here = store.analytics.top_user_scores("churn", limit=1000)
+        jobs.encode_catalog(store, trained, progress=False)
+        ids_here, vectors_here = jobs.load_item_embeddings(trained)
+        interactions_here = jobs.training_interactions(store)
+        jobs.train_recommenders(store, trained)
+        lists = batch.precompute_candidates(store, trained, users_per_task=25)
+        users = store.events.frame(("user_id",), with_bots=False)["user_id"].drop_duplicates().tolist()
+        lists_here = {user: store.candidates.get(user) for user in users}
+        # Nothing cached: the workers encode every text (the cache would answer them all here).
+        shutil.rmtree(trained.cache_dir / "embeddings")
         try:
             there = analytics.run_forecast(store, settings, ray_address="local")
             churn_there = analytics.run_churn(store, settings, users_per_task=10, ray_address="local")
             scores_there = store.analytics.top_user_scores("churn", limit=1000)
+            encoded = jobs.encode_catalog(store, trained, progress=False, ray_address="local")
+            ids_there, vectors_there = jobs.load_item_embeddings(trained)
+            interactions_there = jobs.training_interactions(store, ray_address="local")
+            lists_there_report = batch.precompute_candidates(store, trained, users_per_task=25, ray_address="local")
+            lists_there = {user: store.candidates.get(user) for user in users}
         finally:
             ray.shutdown()
     finally:
         store.close()
+    assert encoded.cache_hits == 0 and ids_here.tolist() == ids_there.tolist()
+    np.testing.assert_allclose(vectors_there, vectors_here, atol=1e-5)
+    for name in ("user_id", "item_id", "ts_ms", "weight"):
+        assert np.array_equal(getattr(interactions_there, name), getattr(interactions_here, name))
+    assert lists["tasks"] > 1 and (lists["ran_on"], lists_there_report["ran_on"]) == ("local", "ray")
+    assert lists_there_report["users"] == lists["users"] == len(users)
+    stored = [{u: (row["basis"], row["items"]) for u, row in found.items()} for found in (lists_here, lists_there)]
+    assert stored[0] == stored[1] and all(len(row["items"]) == 10 for row in lists_here.values())
     assert churn_here["tasks"] > 1 and churn_there["ran_on"] == "ray"
     strip = [{k: v for k, v in row.items() if k != "computed_ms"} for row in scores_here]
     assert strip == [{k: v for k, v in row.items() if k != "computed_ms"} for row in scores_there]
