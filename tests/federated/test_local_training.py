@@ -99,3 +99,12 @@ def test_run_federated_refuses_bad_settings_before_starting_ray(kwargs: dict, me
     settings = {"rounds": 2, **kwargs}
     with pytest.raises(InputError, match=message):
         run_federated(["a.npz", "b.npz"], IntentShard, [np.zeros(1)], **settings)
+
+
+def test_dp_epsilon_grows_with_rounds_and_shrinks_with_noise() -> None:
+    from shoplm.federated import dp_epsilon
+
+    assert dp_epsilon(2.0, 10) < dp_epsilon(1.0, 10) < dp_epsilon(1.0, 40)
+    assert dp_epsilon(0.0, 10) == float("inf")
+    # one round at z = 1: rho = 0.5, epsilon = 0.5 + 2 sqrt(0.5 ln 1e5)
+    assert abs(dp_epsilon(1.0, 1) - (0.5 + 2 * (0.5 * 11.512925) ** 0.5)) < 1e-4

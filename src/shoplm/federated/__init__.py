@@ -10,7 +10,15 @@ The tasks (the intent head, the sequential recommender) and ``shoplm bench feder
 application floor, :mod:`shoplm.app.federated`.
 """
 
-from shoplm.federated.simulation import STRATEGIES, FederatedResult, LocalTrainer, run_federated
+from shoplm.federated.simulation import STRATEGIES, FederatedResult, LocalTrainer, dp_epsilon, run_federated
 from shoplm.federated.splits import dirichlet_split, split_summary
 
-__all__ = ["STRATEGIES", "FederatedResult", "LocalTrainer", "dirichlet_split", "run_federated", "split_summary"]
+__all__ = [
+    "STRATEGIES",
+    "FederatedResult",
+    "LocalTrainer",
+    "dirichlet_split",
+    "dp_epsilon",
+    "run_federated",
+    "split_summary",
+]

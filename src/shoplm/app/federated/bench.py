@@ -39,7 +39,7 @@ import numpy as np
 
 from shoplm.errors import InputError
 from shoplm.evaluate.metrics import hit_rate, ndcg
-from shoplm.federated import STRATEGIES, dirichlet_split, run_federated, split_summary
+from shoplm.federated import STRATEGIES, dirichlet_split, dp_epsilon, run_federated, split_summary
 
 __all__ = ["TASKS", "run_federated_benchmark", "run_intent_task", "run_seqrec_task"]
 
@@ -190,7 +190,11 @@ def run_intent_task(
         arms[arm] = {
             **scores([result.best_arrays] * shops),
             **_costs(result),
-            **({"dp_noise": noise, "dp_clip": dp_clip} if noise else {}),
+            **(
+                {"dp_noise": noise, "dp_clip": dp_clip, "shop_epsilon_delta_1e-5": round(dp_epsilon(noise, rounds), 1)}
+                if noise
+                else {}
+            ),
             **({"proximal_mu": proximal_mu} if strategy == "fedprox" else {}),
             "valid": round(max(h["valid_accuracy"] for h in result.history), 4),
             "valid_by_round": [round(h["valid_accuracy"], 4) for h in result.history],
@@ -411,7 +415,11 @@ def run_seqrec_task(
         arms[arm] = {
             **scores([result.best_arrays] * shops),
             **_costs(result),
-            **({"dp_noise": noise, "dp_clip": dp_clip} if noise else {}),
+            **(
+                {"dp_noise": noise, "dp_clip": dp_clip, "shop_epsilon_delta_1e-5": round(dp_epsilon(noise, rounds), 1)}
+                if noise
+                else {}
+            ),
             **({"proximal_mu": proximal_mu} if strategy == "fedprox" else {}),
             "valid_by_round": [round(h["valid_NDCG@20"], 4) for h in result.history],
         }
