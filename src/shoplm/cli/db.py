@@ -42,7 +42,7 @@ def upgrade(
     settings = load_settings(data_dir)
     before, after = migrate.upgrade(settings.database_url, revision)
     if before == after:
-        console.print(f"the store is at revision {after} already; nothing to do", highlight=False)
+        console.print(f"the store is at revision {after}; nothing to do", highlight=False)
     else:
         console.print(f"migrated the store from revision {before or '(none)'} to {after}", highlight=False)
 

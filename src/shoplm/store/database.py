@@ -229,7 +229,11 @@ class Store:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             # Only shoplm's own tables count: a PostgreSQL schema may hold other applications' too.
-            if set(inspect(connection).get_table_names()) & {*metadata.tables, "alembic_version"}:
+            present = set(inspect(connection).get_table_names())
+            if present & {*metadata.tables, "alembic_version"}:
+                missing = sorted(set(metadata.tables) - present)
+                if missing:  # an older schema: say what fixes it before a query fails on a missing table
+                    log.warning("the store lacks the tables %s: run `shoplm db upgrade`", ", ".join(missing))
                 return
             metadata.create_all(connection)
             stamp_head(connection)

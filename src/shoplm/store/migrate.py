@@ -186,7 +186,7 @@ def upgrade(url: str, revision: str = "head") -> tuple[str | None, str]:
                 command.stamp(config, BASELINE_REVISION)
             command.upgrade(config, revision)
         except CommandError as exc:  # an unknown revision, say: one line, not Alembic's traceback
-            raise InputError(f"cannot migrate to revision {revision!r}: {exc}", field="revision") from None
+            raise InputError(f"cannot migrate to revision {revision!r}: {exc}") from None
         return status.current, _recorded_revision(connection) or ""
 
 
