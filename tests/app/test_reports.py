@@ -223,3 +223,9 @@ def test_a_shop_sets_its_own_bounds_and_they_change_the_noise(dp_data_dir: Path)
     )  # other bounds: another query
     listed = {r["name"]: r for r in reports.list_reports(settings)}
     assert listed["daily-sales"]["clamp"] == [0, 50.0]
+
+
+def test_bounds_for_an_unknown_report_are_refused(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, privacy={"bounds": {"daily-sale": {"upper": 20}}})
+    with pytest.raises(InputError, match=r"privacy.bounds names no report \['daily-sale'\]"):
+        reports.report_spec(settings, "daily-sales")

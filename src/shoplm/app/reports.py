@@ -115,6 +115,9 @@ def report_spec(settings: Settings, name: str) -> ReportSpec:
         50.0
     """
     spec = get_report(name)
+    unknown = sorted(set(settings.privacy.bounds) - set(REPORTS))
+    if unknown:  # a misspelt name would otherwise leave the defaults in force without a word
+        raise InputError(f"privacy.bounds names no report {unknown}: the reports are {', '.join(REPORTS)}")
     override = settings.privacy.bounds.get(name)
     if override is None:
         return spec
