@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shoplm.app.batch import FannedOutEncoder, encode_reviews, prepare_interactions
+from shoplm.app.batch import FannedOutEncoder, prepare_interactions
+from shoplm.app.jobs import encode_reviews
 from shoplm.config import EncoderSettings, Settings
 from shoplm.errors import InputError
 from shoplm.interactions import Interactions

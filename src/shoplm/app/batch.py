@@ -5,8 +5,8 @@ Each stage splits its work into chunks and hands a plain module-level function t
 this process, with it (``"local"``, or a cluster's address) each chunk is a Ray task running the
 *same* function. So a stage's result does not depend on where it ran:
 
-- :class:`FannedOutEncoder` encodes texts (item titles, :func:`encode_reviews`) in chunks; each
-  worker process loads the encoder once and keeps it for the next chunks (``shoplm encode --ray``).
+- :class:`FannedOutEncoder` encodes texts (item titles, review texts) in chunks; each worker
+  process loads the encoder once and keeps it for the next chunks (``shoplm encode --ray``).
 - :func:`precompute_candidates` scores every user's home candidate list with the live model
   version and stores it where serving reads it (``shoplm precompute --ray``); each worker loads
   the models once per job.
@@ -48,7 +48,6 @@ __all__ = [
     "ScoringJob",
     "catalog_encoder",
     "encode_chunk",
-    "encode_reviews",
     "interactions_chunk",
     "precompute_candidates",
     "prepare_interactions",
@@ -167,51 +166,6 @@ def catalog_encoder(settings: Settings, ray_address: str | None, *, chunk_size: 
         connect_timeout=settings.ray.connect_timeout_seconds,
     )
     return CachedEncoder(inner, settings.cache_dir / "embeddings", flush_every=16 * chunk_size)
-
-
-def encode_reviews(
-    store: Store, settings: Settings, *, ray_address: str | None = None, progress: bool = False
-) -> dict[str, Any]:
-    """Encode every review's text (here, or in chunks on Ray) into ``embeddings/reviews-<model>.npz``.
-
-    Only texts the embedding cache lacks reach the model. The file holds ``review_ids`` and
-    float32 ``vectors`` (no pickle), for opinion analytics over reviews.
-
-    Returns:
-        ``{"count", "model_id", "path", "seconds", "ran_on"}``.
-
-    Raises:
-        InputError: the store holds no review with text.
-    """
-    import os
-
-    from shoplm.app.jobs import embeddings_path
-
-    started = time.perf_counter()
-    reviews = store.frame("reviews", ["review_id", "text"], order_by=["review_id"])
-    reviews = reviews[reviews["text"].fillna("").str.strip() != ""]
-    if reviews.empty:
-        raise InputError("no review with text in the store: ingest reviews first")
-    if ray_address:
-        encoder = catalog_encoder(settings, ray_address)
-    else:
-        from shoplm.lm import load_encoder
-
-        encoder = load_encoder(settings)
-    vectors = encoder.encode(reviews["text"].astype(str).tolist(), mode="passage", progress=progress)
-    items_path = embeddings_path(settings, encoder.model_id)
-    path = items_path.with_name("reviews-" + items_path.name.removeprefix("items-"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(path.name + ".tmp.npz")
-    np.savez(staging, review_ids=reviews["review_id"].to_numpy(dtype=np.str_), vectors=vectors.astype(np.float32))
-    os.replace(staging, path)
-    return {
-        "count": len(reviews),
-        "model_id": encoder.model_id,
-        "path": path,
-        "seconds": round(time.perf_counter() - started, 2),
-        "ran_on": "ray" if ray_address else "local",
-    }
 
 
 # -- batch scoring ---------------------------------------------------------------------------

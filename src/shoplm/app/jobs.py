@@ -29,7 +29,7 @@ import pandas as pd
 
 from shoplm.app.registry import ModelRegistry
 from shoplm.config import Settings
-from shoplm.errors import ModelFileError, ShoplmError
+from shoplm.errors import InputError, ModelFileError, ShoplmError
 from shoplm.estimator import Estimator, read_model_meta
 from shoplm.interactions import Interactions
 from shoplm.lm.texts import item_texts
@@ -86,6 +86,50 @@ def encode_catalog(
     os.replace(staging, path)
     hits = int(getattr(encoder, "hits", 0))
     return EncodeResult(len(catalog), encoder.model_id, time.perf_counter() - started, hits, path)
+
+
+def encode_reviews(
+    store: Store, settings: Settings, *, ray_address: str | None = None, progress: bool = False
+) -> dict[str, Any]:
+    """Encode every review's text (here, or in chunks on Ray) into ``embeddings/reviews-<model>.npz``.
+
+    Only texts the embedding cache lacks reach the model; with ``ray_address`` they are encoded in
+    chunks by Ray workers (:func:`shoplm.app.batch.catalog_encoder`). The file holds ``review_ids`` and
+    float32 ``vectors`` (no pickle), for opinion analytics over reviews.
+
+    Returns:
+        ``{"count", "model_id", "path", "seconds", "ran_on"}``.
+
+    Raises:
+        InputError: the store holds no review with text.
+    """
+    started = time.perf_counter()
+    reviews = store.frame("reviews", ["review_id", "text"], order_by=["review_id"])
+    reviews = reviews[reviews["text"].fillna("").str.strip() != ""]
+    if reviews.empty:
+        raise InputError("no review with text in the store: ingest reviews first")
+    from shoplm.lm import load_encoder
+
+    if ray_address:
+        from shoplm.app.batch import catalog_encoder
+
+        encoder = catalog_encoder(settings, ray_address)
+    else:
+        encoder = load_encoder(settings)
+    vectors = encoder.encode(reviews["text"].astype(str).tolist(), mode="passage", progress=progress)
+    items_path = embeddings_path(settings, encoder.model_id)
+    path = items_path.with_name("reviews-" + items_path.name.removeprefix("items-"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(path.name + ".tmp.npz")
+    np.savez(staging, review_ids=reviews["review_id"].to_numpy(dtype=np.str_), vectors=vectors.astype(np.float32))
+    os.replace(staging, path)
+    return {
+        "count": len(reviews),
+        "model_id": encoder.model_id,
+        "path": path,
+        "seconds": round(time.perf_counter() - started, 2),
+        "ran_on": "ray" if ray_address else "local",
+    }
 
 
 def load_item_embeddings(settings: Settings, model_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:

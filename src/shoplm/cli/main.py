@@ -148,9 +148,7 @@ def encode(
         f"({result.cache_hits:,} from cache) -> {result.path}"
     )
     if reviews:
-        from shoplm.app.batch import encode_reviews
-
-        done = encode_reviews(store, settings, ray_address=address, progress=console.is_terminal)
+        done = jobs.encode_reviews(store, settings, ray_address=address, progress=console.is_terminal)
         console.print(f"[green]✓[/] encoded {done['count']:,} reviews in {done['seconds']:.1f} s -> {done['path']}")
 
 
