@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from shoplm.cli import app
 from shoplm.config import DatabaseSettings
-from shoplm.errors import InputError
+from shoplm.errors import InputError, ShoplmError
 from shoplm.store import Store, make_store_engine
 from shoplm.store import schema as todays_schema
 from shoplm.store.migrate import (
@@ -198,6 +198,20 @@ def test_a_database_behind_or_unknown_is_refused(tmp_path: Path) -> None:
         upgrade(url)
     with pytest.raises(InputError, match="cannot migrate to revision 'nosuch'"):
         upgrade(f"sqlite:///{tmp_path / 'other.sqlite'}", "nosuch")
+
+
+def test_a_failing_revision_changes_nothing_and_says_why(database_url: str) -> None:
+    # a newer table left behind (a PostgreSQL restore of an older dump keeps it) under an older revision
+    upgrade(database_url)
+    engine = _engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    engine.dispose()
+    with pytest.raises(ShoplmError, match=r"migration from revision 0002 failed .*job_runs"):
+        upgrade(database_url)
+    assert current_revision(database_url) == "0002"
+    result = CliRunner().invoke(app, ["db", "upgrade"], env={"SHOPLM_DATABASE_URL": database_url})
+    assert result.exit_code == 1 and "job_runs" in result.output and "Traceback" not in result.output
 
 
 def test_serve_refuses_an_unmigrated_database_naming_the_command(

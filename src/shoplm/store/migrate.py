@@ -25,8 +25,9 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-from shoplm.errors import InputError
+from shoplm.errors import InputError, ShoplmError
 from shoplm.store.database import SCHEMA_LOCK_KEY, Store
 from shoplm.store.migrations import BASELINE_REVISION, alembic_config, head_revision, script_directory
 from shoplm.store.schema import metadata
@@ -166,6 +167,7 @@ def upgrade(url: str, revision: str = "head") -> tuple[str | None, str]:
     Raises:
         SchemaOutOfDateError: the database is at a revision this shoplm does not ship.
         InputError: ``revision`` names no revision.
+        ShoplmError: a statement of a revision failed (on PostgreSQL, nothing was changed).
 
     Example:
         >>> upgrade("sqlite://")                      # an empty database, built from the revisions
@@ -187,6 +189,12 @@ def upgrade(url: str, revision: str = "head") -> tuple[str | None, str]:
             command.upgrade(config, revision)
         except CommandError as exc:  # an unknown revision, say: one line, not Alembic's traceback
             raise InputError(f"cannot migrate to revision {revision!r}: {exc}") from None
+        except DBAPIError as exc:  # e.g. a table the revision creates exists already
+            undone = "nothing was changed" if connection.dialect.name == "postgresql" else "restore the backup"
+            raise ShoplmError(
+                f"the migration from revision {status.current or '(none)'} failed ({undone}): "
+                f"{str(exc.orig).strip().splitlines()[0]}"
+            ) from None
         return status.current, _recorded_revision(connection) or ""
 
 
