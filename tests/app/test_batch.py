@@ -83,3 +83,14 @@ def test_review_texts_are_encoded_into_the_data_directory(tmp_path: Path) -> Non
     expected = load_encoder(settings, cache=False).encode(kept["text"].tolist())
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
     assert done["path"].name.startswith("reviews-") and done["ran_on"] == "local"
+
+    from typer.testing import CliRunner
+
+    from shoplm.cli.main import app
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["encode", "--reviews", "--data-dir", str(settings.data_dir)])
+    assert shown.exit_code == 0, shown.output
+    assert f"encoded {len(kept):,} reviews" in shown.output and "encoded 20 items" in shown.output
+    refused = runner.invoke(app, ["encode", "--ray-address", "nonsense", "--data-dir", str(settings.data_dir)])
+    assert refused.exit_code == 2 and "HOST:PORT" in refused.output

@@ -38,7 +38,7 @@ import pandas as pd
 
 from shoplm.config import EncoderSettings, Settings
 from shoplm.errors import InputError
-from shoplm.fanout import chunked, map_chunks
+from shoplm.fanout import LOCAL, chunked, connect_ray, map_chunks
 from shoplm.interactions import Interactions
 from shoplm.lm.encoder import Mode, TextEncoder, check_mode, check_texts
 from shoplm.store import Store
@@ -122,6 +122,9 @@ class FannedOutEncoder(TextEncoder):
         self.chunk_size = chunk_size
         self.threads = threads
         self.connect_timeout = connect_timeout
+        if ray_address and ray_address != LOCAL:
+            # A wrong cluster address is refused now, even when the cache leaves nothing to encode.
+            connect_ray(ray_address, connect_timeout=connect_timeout)
         probe = _worker_encoder(encoder, threads)  # models load lazily: this reads names only
         self.model_id = probe.model_id
         self.symmetric = probe.symmetric
