@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from shoplm.app.scheduler import Scheduler
 from shoplm.ingest.pseudonymize import Pseudonymizer
 from shoplm.serve import create_app
+from shoplm.store import Store
 from tests.conftest import require_in_ci
 from tests.serve.conftest import ROOT, ServerProcess, Shop
 
@@ -121,6 +123,11 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
         require_in_ci(reason)
     from playwright import sync_api
 
+    # Two scheduled runs for the jobs panel (retention: ok; alerts without a webhook: skipped).
+    with Store.open(shop.settings(shop_copy).database_url) as store:
+        runner = Scheduler(store, shop.settings(shop_copy))
+        for job in ("retention", "alerts"):
+            runner.run_job(job)
     server = server_factory(shop_copy).start()
     # A user with a history and an item of a category the user has not shown interest in yet.
     user = shop.users[0]
@@ -186,7 +193,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             page.wait_for_selector("#search-results tr[data-item]")
 
             # The analytics panels: each fragment loaded, with its chart drawn in the page.
-            for slot in ("#churn-slot", "#segments-slot", "#forecast-slot", "#risk-slot"):
+            for slot in ("#churn-slot", "#segments-slot", "#forecast-slot", "#risk-slot", "#jobs-slot"):
                 page.wait_for_selector(f"{slot}[data-loaded]")
                 assert page.locator(f"{slot} .error").count() == 0, page.locator(slot).inner_text()
             assert page.locator("#churn-chart rect").count() == 10  # the probability histogram
@@ -194,6 +201,9 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             assert page.locator("#segments-chart rect").count() >= 2
             assert page.locator("#forecast-chart-1 polyline").count() >= 2  # history and forecast
             assert page.locator("#risk-chart rect").count() > 0
+            assert page.locator("#jobs-table tr[data-job]").count() == 6  # every scheduled job
+            assert page.locator("#jobs-table tr[data-job='retention'] .outcome-ok").count() == 1
+            assert page.locator("#jobs-chart rect").count() >= 2 + 3  # a bar per run, and the legend
             # A customer at risk opens as the selected user.
             at_risk = page.locator("#churn-list td.user").first.get_attribute("data-user")
             page.locator("#churn-list td.user").first.click()

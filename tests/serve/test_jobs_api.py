@@ -65,22 +65,33 @@ def test_jobs_need_a_key_and_a_sane_limit(client: TestClient, shop: Shop) -> Non
     assert client.get("/v1/jobs", params={"runs": "many"}, headers=_read(shop)).status_code == 422
 
 
-def test_the_apps_scheduler_takes_the_lease_and_gives_it_up_when_the_app_stops(shop_copy: Path, shop: Shop) -> None:
+def test_the_apps_scheduler_runs_a_missed_job_at_start_and_gives_the_lease_up_at_stop(
+    shop_copy: Path, shop: Shop
+) -> None:
+    from shoplm.store import Store
+
     settings = shop_settings(shop_copy, scheduler={"poll_seconds": 0.05})
+    two_days_ago = _now() - 2 * 86_400_000
+    with Store.open(settings.database_url) as store:  # retention last ran two days ago: it missed a slot
+        store.jobs.finish(
+            store.jobs.start("retention", started_ms=two_days_ago), finished_ms=two_days_ago, outcome="ok"
+        )
     app = create_app(settings)
     with TestClient(app) as client:
         store = app.state.shoplm.store
         for _ in range(400):  # up to 20 s of polls
-            if store.jobs.lease_holder("scheduler", now_ms=_now()) is not None:
+            if store.jobs.last_runs()["retention"]["started_ms"] > two_days_ago:
                 break
             threading.Event().wait(0.05)
+        run = client.get("/v1/jobs", headers=_read(shop)).json()
+        last = {j["name"]: j["last_run"] for j in run["jobs"]}
+        assert last["retention"]["outcome"] in ("running", "ok") and last["retention"]["started"] > _iso(two_days_ago)
         holder = store.jobs.lease_holder("scheduler", now_ms=_now())
-        assert holder is not None
-        assert client.get("/v1/jobs", headers=_read(shop)).json()["scheduler"] == holder
-    from shoplm.store import Store
-
+        assert holder is not None and run["scheduler"] == holder
+        assert [r["job"] for r in run["runs"]].count("retention") == 2  # once, not once per missed slot
     with Store.open(settings.database_url) as reopened:
         assert reopened.jobs.lease_holder("scheduler", now_ms=_now()) is None
+        assert reopened.jobs.last_runs()["retention"]["outcome"] == "ok"
 
 
 def test_no_scheduler_in_the_app_when_switched_off(shop_copy: Path, shop: Shop) -> None:
@@ -108,6 +119,12 @@ def test_the_dashboard_panel_shows_jobs_and_a_chart_of_runs(client: TestClient, 
     assert 'id="jobs-chart"' in panel and "jobs-empty" not in panel
     client.cookies.clear()
     assert client.get("/dashboard/fragments/jobs").status_code == 401
+
+
+def _iso(ms: int) -> str:
+    from shoplm.app.scheduler import iso_utc
+
+    return str(iso_utc(ms))
 
 
 def _now() -> int:

@@ -256,9 +256,12 @@ class Scheduler:
         """
         if not self.take_lease():
             return []
-        runs = []
+        runs: list[JobRun] = []
+        due = self.due(now_ms=self.clock(), never_run_due=never_run_due)
+        if not due:
+            return runs
         with self._keeping_lease():
-            for name in self.due(now_ms=self.clock(), never_run_due=never_run_due):
+            for name in due:
                 if self._stop.is_set():
                     break
                 runs.append(self.run_job(name))
@@ -332,12 +335,18 @@ class Scheduler:
 
     # -- the loop ---------------------------------------------------------------------------
     def run_forever(self) -> None:
-        """Look for due jobs every ``poll_seconds`` until :meth:`stop`; a tick that fails is logged."""
-        while not self._stop.wait(self.settings.scheduler.poll_seconds):
+        """Look for due jobs now and then every ``poll_seconds`` until :meth:`stop`; a tick that fails is logged.
+
+        The first look is at once: a job whose slot passed while nothing ran (the server was
+        down) runs as soon as the scheduler starts, and the lease is taken straight away.
+        """
+        while True:
             try:
                 self.run_due()
             except Exception:  # e.g. the database is away for a moment: try again next tick
                 log.exception("scheduler tick failed")
+            if self._stop.wait(self.settings.scheduler.poll_seconds):
+                break
         self._release()
 
     def start(self) -> None:
