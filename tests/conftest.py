@@ -51,6 +51,7 @@ def settings(tmp_path: Path) -> Settings:
         pseudonymization_key="test-key",
         ingest={"chunk_rows": 1000},
         recommend={"sequential_minutes": 0.1},
+        scheduler={"in_server": False},  # no scheduled job starts inside an unrelated test's app
     )
 
 

@@ -54,6 +54,8 @@ def shop_settings(data_dir: Path, **overrides: object) -> Settings:
         "pseudonymization_key": PSEUDONYMIZATION_KEY,
         "recommend": {"sequential_minutes": 0.05},
         "server": {"rate_limit_per_second": 0},
+        # No scheduled job (training at 02:00, say) may start inside an unrelated test's app.
+        "scheduler": {"in_server": False},
     }
     for name, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(name), dict):

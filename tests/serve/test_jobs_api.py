@@ -70,7 +70,7 @@ def test_the_apps_scheduler_runs_a_missed_job_at_start_and_gives_the_lease_up_at
 ) -> None:
     from shoplm.store import Store
 
-    settings = shop_settings(shop_copy, scheduler={"poll_seconds": 0.05})
+    settings = shop_settings(shop_copy, scheduler={"poll_seconds": 0.05, "in_server": True})
     two_days_ago = _now() - 2 * 86_400_000
     with Store.open(settings.database_url) as store:  # retention last ran two days ago: it missed a slot
         store.jobs.finish(
