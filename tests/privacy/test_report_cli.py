@@ -74,3 +74,16 @@ def test_a_spent_budget_exits_2_and_a_repeat_is_free(data_dir: Path) -> None:
     assert repeated.exit_code == 0
     assert json.loads(repeated.output)["cells"] == json.loads(first.output)["cells"]
     assert json.loads(repeated.output)["repeated"] is True
+
+
+def test_a_store_from_before_the_ledger_is_told_to_upgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("SHOPLM_PSEUDONYMIZATION_KEY", "dp-tests")
+    data_dir = tmp_path / "old"
+    data_dir.mkdir()
+    # A store with tables but no schema revision, as before migrations (and before the ledger).
+    with sqlite3.connect(data_dir / "shoplm.sqlite") as connection:
+        connection.execute("CREATE TABLE items (item_id TEXT PRIMARY KEY)")
+    result = invoke("report", "--dp", "--epsilon", "1", "--data-dir", str(data_dir))
+    assert result.exit_code == 2 and "shoplm db upgrade" in " ".join(result.output.split())

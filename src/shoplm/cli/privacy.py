@@ -45,6 +45,7 @@ def report(
     from rich.table import Table
 
     from shoplm.app import reports
+    from shoplm.store.migrate import check_schema_current
 
     settings = load_settings(data_dir)
     if list_reports:
@@ -59,6 +60,7 @@ def report(
         return
     if show_budget:
         with open_store(settings) as store:
+            check_schema_current(store.engine)
             ledger = reports.budget(store, settings)
         console.print_json(json.dumps(ledger))
         return
@@ -67,6 +69,7 @@ def report(
     if epsilon is None:
         raise InputError("--dp needs --epsilon, the privacy loss this release spends (e.g. --epsilon 1.0)")
     with open_store(settings) as store:
+        check_schema_current(store.engine)  # a store from before the ledger's tables: name the upgrade command
         released = reports.release(store, settings, name, epsilon=epsilon, start=start, end=end)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
