@@ -108,3 +108,23 @@ def test_dp_epsilon_grows_with_rounds_and_shrinks_with_noise() -> None:
     assert dp_epsilon(0.0, 10) == float("inf")
     # one round at z = 1: rho = 0.5, epsilon = 0.5 + 2 sqrt(0.5 ln 1e5)
     assert abs(dp_epsilon(1.0, 1) - (0.5 + 2 * (0.5 * 11.512925) ** 0.5)) < 1e-4
+
+
+def test_seqrec_shard_file_holds_only_the_shops_windows_and_loads_back(tmp_path) -> None:
+    from shoplm.app.federated.seqrec import load_seqrec_trainer
+
+    text = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    model = seqrec_template(6, text, d_model=8, n_layers=1, n_heads=1, max_len=4, batch_size=4)
+    catalog = tmp_path / "catalog.npz"
+    np.savez(catalog, text=text, n_items=6)
+    shard = SeqrecShard(*training_windows([[1, 2, 3], [4, 5, 6, 1, 2, 3]], 4), model)
+    path = shard.save(tmp_path / "shop0.npz", catalog)
+    with np.load(path, allow_pickle=False) as data:
+        assert sorted(data.files) == ["catalog", "inputs", "lengths", "shape", "targets"]
+    loaded = load_seqrec_trainer(str(path))
+    assert [w.tolist() for w in loaded.inputs] == [w.tolist() for w in shard.inputs]
+    assert loaded.model.d_model == 8 and np.array_equal(loaded.model.text_[1:], text)
+    start = initial_arrays(loaded.model, seed=0)
+    arrays, n = loaded.train(start, {"local-epochs": 1})
+    assert n == sum(len(t) for t in shard.targets)
+    assert [a.shape for a in arrays] == [a.shape for a in start]
