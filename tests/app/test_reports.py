@@ -14,6 +14,7 @@ from shoplm.config import Settings
 from shoplm.errors import ConflictError, InputError, NotFoundError
 from shoplm.store import Store
 from tests.privacy.shop import WINDOW, dp_settings, dp_shop_copy
+from tests.store.conftest import postgres_url  # noqa: F401 (a fixture: a fresh PostgreSQL database)
 
 START, END = WINDOW
 
@@ -229,3 +230,42 @@ def test_bounds_for_an_unknown_report_are_refused(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, privacy={"bounds": {"daily-sale": {"upper": 20}}})
     with pytest.raises(InputError, match=r"privacy.bounds names no report \['daily-sale'\]"):
         reports.report_spec(settings, "daily-sales")
+
+
+def _race(stores: list[Store], query_keys: list[str], epsilon: float, budget: float) -> list[tuple[bool, bool]]:
+    """Every store asks the ledger at once; returns (granted, repeated) per asker."""
+    barrier = threading.Barrier(len(stores))
+    outcomes: list[tuple[bool, bool]] = []
+    lock = threading.Lock()
+
+    def ask(store: Store, query_key: str) -> None:
+        barrier.wait()
+        spend = store.privacy.spend(
+            "store", budget=budget, report="daily-sales", query_key=query_key, epsilon=epsilon, parameters={}, body={}
+        )
+        with lock:
+            outcomes.append((spend.granted, spend.repeated))
+
+    threads = [threading.Thread(target=ask, args=pair) for pair in zip(stores, query_keys, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_ledger_cannot_be_overspent_or_charged_twice(postgres_url: str) -> None:  # noqa: F811
+    stores = [Store.open(postgres_url) for _ in range(8)]
+    try:
+        # Eight different questions worth 0.3 each against a budget of 1: three fit, whatever the interleaving.
+        outcomes = _race(stores, [f"q{i}" for i in range(8)], 0.3, 1.0)
+        assert [granted for granted, _ in outcomes].count(True) == 3 and len(outcomes) == 8
+        # The same new question from four connections at once: one pays, the others get its release.
+        outcomes = _race(stores[:4], ["same"] * 4, 0.05, 1.0)
+        assert sorted(outcomes) == [(False, True)] * 3 + [(True, False)]
+        assert stores[0].privacy.spent("store") == pytest.approx(0.95)
+        assert stores[0].privacy.count_releases("store") == 4
+    finally:
+        for store in stores:
+            store.close()
