@@ -71,6 +71,9 @@ def test_backup_and_restore_with_confirmation(data_dir: Path, tmp_path: Path) ->
     assert restored.exit_code == 0, restored.output
     assert "restored" in flat(restored) and "2 events" in flat(restored)
     assert event_ids(data_dir) == ["e1", "e2"]
+    with Store.open(Settings(data_dir=data_dir).database_url) as store:
+        # The restored audit log is the (second) backup's own, plus the restore itself.
+        assert [e["action"] for e in store.audit.entries()] == ["backup", "restore"]
 
 
 def test_restore_refuses_a_missing_or_corrupt_file_with_exit_2(data_dir: Path, tmp_path: Path) -> None:

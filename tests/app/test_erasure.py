@@ -294,6 +294,9 @@ def test_rotating_a_key_replaces_its_secret(store: Store) -> None:
     assert keys.verify(first.secret) is None and keys.verify(rotated.secret).key_id == rotated.key.key_id
     with pytest.raises(InputError, match="no active key"):
         keys.rotate(first.key.key_id)
+    assert not keys.revoke("nope", actor="k1")  # nothing done, nothing audited
+    entries = [(e["action"], e["actor"]) for e in store.audit.entries()]
+    assert entries == [("key_create", "cli")] * 2 + [("key_revoke", "cli"), ("key_rotate", "cli")]
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -325,7 +328,9 @@ def test_cli_forget_export_rekey_rotate_and_status(tmp_path: Path) -> None:
     status = runner.invoke(app, ["privacy-status", "--json", *d])
     assert status.exit_code == 0, status.output
     actions = [e["action"] for e in json.loads(status.output)["audit"]]
-    assert actions == ["export", "forget", "rekey", "key_rotate"]
+    # Key administration is audited by the key store itself: creating the admin key above, and
+    # the rotation's new key, revoked old key and the rotation that ties them together.
+    assert actions == ["key_create", "export", "forget", "rekey", "key_create", "key_revoke", "key_rotate"]
 
 
 @pytest.mark.parametrize(

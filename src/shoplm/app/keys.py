@@ -105,8 +105,14 @@ class KeyStore:
         self._lock = threading.Lock()
 
     # -- administration ---------------------------------------------------------------
-    def create(self, scope: str, *, name: str = "") -> CreatedKey:
-        """Make a new key of ``scope``; the returned ``secret`` is the only copy of it."""
+    def create(self, scope: str, *, name: str = "", actor: str = "cli") -> CreatedKey:
+        """Make a new key of ``scope``; the returned ``secret`` is the only copy of it.
+
+        Args:
+            scope: read, write or admin.
+            name: a label: who uses the key.
+            actor: who creates it (an admin key's id, or ``"cli"``), for the audit log.
+        """
         if scope not in SCOPES:
             raise InputError(f"unknown scope {scope!r}: use one of {', '.join(SCOPES)}", field="scope")
         key_id = secrets.token_hex(6)
@@ -122,20 +128,27 @@ class KeyStore:
             iterations=ITERATIONS,
             created_ms=created,
         )
+        self._audit(actor, "key_create", {"key": key_id, "scope": scope})
         return CreatedKey(ApiKey(key_id, scope, name, created), secret)
 
     def list(self) -> list[ApiKey]:
         """Every key, oldest first (revoked ones too)."""
         return [ApiKey(*row) for row in self.store.api_keys.list()]
 
-    def revoke(self, key_id: str) -> bool:
-        """Revoke a key by id; False if there is no active key of that id."""
+    def revoke(self, key_id: str, *, actor: str = "cli") -> bool:
+        """Revoke a key by id; False if there is no active key of that id. Audited when done."""
         done = self.store.api_keys.revoke(key_id, now_ms=int(time.time() * 1000))
         with self._lock:
             self._verified = {f: v for f, v in self._verified.items() if v.key.key_id != key_id}
+        if done:
+            self._audit(actor, "key_revoke", {"key": key_id})
         return bool(done)
 
-    def rotate(self, key_id: str) -> CreatedKey:
+    def _audit(self, actor: str, action: str, details: dict[str, str]) -> None:
+        # Key administration names no user: the entry needs no salted hash, hence no settings.
+        self.store.audit.append(actor=actor, action=action, details=details, at_ms=int(time.time() * 1000))
+
+    def rotate(self, key_id: str, *, actor: str = "cli") -> CreatedKey:
         """Replace an active key by a new one of the same scope and name; the old one stops working.
 
         Returns the new key (its ``secret`` shown once). A running service refuses the old key
@@ -147,8 +160,9 @@ class KeyStore:
         row = self._row(key_id)
         if row is None or row.revoked_ms is not None:
             raise InputError(f"no active key with id {key_id!r}", field="key_id")
-        created = self.create(row.scope, name=row.name)
-        self.revoke(key_id)
+        created = self.create(row.scope, name=row.name, actor=actor)
+        self.revoke(key_id, actor=actor)
+        self._audit(actor, "key_rotate", {"old": key_id, "new": created.key.key_id})
         return created
 
     # -- the request path -------------------------------------------------------------

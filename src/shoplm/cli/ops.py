@@ -94,11 +94,13 @@ def backup(
     (made again from the database by `shoplm train` and the analytics jobs); nor is the
     pseudonymization key: keep a copy of data_dir/secret.key (or your configured key) apart.
     """
+    from shoplm.app.audit import record
     from shoplm.store.backup import backup_store
 
     settings = load_settings(data_dir)
     with open_store(settings) as store:
         result = backup_store(store, file, overwrite=force)
+        record(store, settings, actor="cli", action="backup", details={"file": str(result.path), "bytes": result.bytes})
     console.print(
         f"[green]✓[/] {result.backend} backup written to {result.path} ({result.bytes:,} bytes, {result.seconds:.2f} s)"
     )
@@ -117,6 +119,7 @@ def restore(
     The file is checked before anything changes (a missing, corrupt or foreign file exits 2).
     Afterwards, `shoplm train` (and the analytics jobs) bring the models in line with the data.
     """
+    from shoplm.app.audit import record
     from shoplm.store.backup import restore_store
 
     settings = load_settings(data_dir)
@@ -127,6 +130,8 @@ def restore(
     with open_store(settings) as store:
         result = restore_store(store, file)
         events = store.count("events")
+        # Into the restored log, which is the backup's: the entries made after the backup are gone with it.
+        record(store, settings, actor="cli", action="restore", details={"file": str(result.path)})
     console.print(f"[green]✓[/] {result.backend} store restored from {result.path}: {events:,} events")
     console.print("retrain to match the restored data: shoplm train (and the analytics jobs)")
 

@@ -137,14 +137,12 @@ def keys_rotate(
     data_dir: DataDirOption = None,
 ) -> None:
     """Replace a key by a new one of the same scope and name; the old one stops working (audited)."""
-    from shoplm.app.audit import record
     from shoplm.app.keys import KeyStore
 
     settings = load_settings(data_dir)
     store = open_store(settings)
     try:
-        created = KeyStore(store).rotate(key_id)
-        record(store, settings, actor="cli", action="key_rotate", details={"old": key_id, "new": created.key.key_id})
+        created = KeyStore(store).rotate(key_id)  # audited by the key store, as create and revoke are
     finally:
         store.close()
     console.print(f"rotated key {key_id} -> {created.key.key_id} (scope {created.key.scope}); store it now:")
