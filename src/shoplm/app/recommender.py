@@ -97,6 +97,8 @@ class ShopRecommender:
         self.version: str = ""  # the model version directory this recommender was loaded from
         self.loaded_generation = -1  # the engine's generation when loaded: stored batch answers hold until it changes
         self.synced_items: list[str] = []  # catalog items the text source got at load (newer than the models)
+        self._lists_available = False  # does the store hold batch-scored lists of this version?
+        self._lists_checked_at = float("-inf")
         self.answers = AnswerCache(settings.recommend.answer_cache if settings else 0)
 
     # -- construction -------------------------------------------------------------------
@@ -265,6 +267,13 @@ class ShopRecommender:
         still has, and the engine has not changed since it was loaded (no refresh, no new items).
         """
         if not self.version or self.engine.generation != self.loaded_generation:
+            return None
+        now = time.monotonic()
+        if now - self._lists_checked_at > 60.0:
+            # Most shops never run batch scoring: then no request pays for a lookup that finds nothing.
+            self._lists_available = self.store.candidates.has_version(self.version)
+            self._lists_checked_at = now
+        if not self._lists_available:
             return None
         row = self.store.candidates.get(user_key)
         if row is None or row["version"] != self.version or len(row["items"]) < k:

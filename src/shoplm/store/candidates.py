@@ -12,6 +12,8 @@ Example:
     1
     >>> store.candidates.get("u1")["items"][0]["item_id"], store.candidates.count("v0001")
     ('i9', 1)
+    >>> store.candidates.has_version("v0001"), store.candidates.has_version("v0002")
+    (True, False)
 """
 
 from __future__ import annotations
@@ -74,6 +76,12 @@ class CandidateRepository:
             "items": json.loads(row.items),
             "computed_ms": int(row.computed_ms),
         }
+
+    def has_version(self, version: str) -> bool:
+        """Whether any list scored by model ``version`` is stored (a job replaces all lists at once)."""
+        statement = select(lists_table.c.user_id).where(lists_table.c.version == version).limit(1)
+        with self._store.engine.connect() as conn:
+            return conn.execute(statement).first() is not None
 
     def count(self, version: str | None = None) -> int:
         """How many lists are stored (of one model version, or all)."""
