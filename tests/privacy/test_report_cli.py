@@ -32,6 +32,7 @@ def test_the_default_report_is_daily_sales_with_its_terms(data_dir: Path, tmp_pa
     assert result.exit_code == 0, result.output
     assert "ε = 1, δ = 0" in result.output and "at most 2 rows per cell" in result.output
     assert "1 of 1.5 spent, 0.5 left" in " ".join(result.output.split())
+    assert f"days {WINDOW[0]} .. {WINDOW[1]}" in result.output
     released = json.loads(out.read_text())
     assert released["report"] == "daily-sales" and released["epsilon"] == 1.0
     ledger = invoke("report", "--budget", "--data-dir", str(data_dir))

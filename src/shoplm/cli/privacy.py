@@ -85,6 +85,8 @@ def report(
     bounds = released["bounds"]
     budget = released["budget"]
     console.print(
+        f"days {released['window']['start']} .. {released['window']['end']} (--start / --end; the window is public, "
+        "never chosen from the data)\n"
         f"ε = {released['epsilon']:g}, δ = {released['delta']:g}; {released['mechanism']}; noise scale "
         + ", ".join(f"{k} {v:g}" for k, v in released["noise_scale"].items())
         + f"\nbounds: {bounds['value']} clamped to [{bounds['clamp'][0]:g}, {bounds['clamp'][1]:g}], at most "
