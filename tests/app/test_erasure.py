@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 from typer.testing import CliRunner
 
-from shoplm.app.erasure import drop_user_rows, export_user, forget_user, retraining_status
+from shoplm.app.erasure import Subject, drop_user_rows, export_user, forget_user, retraining_status, what_files_hold
 from shoplm.app.erasure_files import Matcher
 from shoplm.app.keys import KeyStore
 from shoplm.app.registry import ModelRegistry
@@ -297,6 +297,16 @@ def test_rotating_a_key_replaces_its_secret(store: Store) -> None:
     assert not keys.revoke("nope", actor="k1")  # nothing done, nothing audited
     entries = [(e["action"], e["actor"]) for e in store.audit.entries()]
     assert entries == [("key_create", "cli")] * 2 + [("key_revoke", "cli"), ("key_rotate", "cli")]
+
+
+def test_the_residue_check_says_what_it_found_where(tmp_path: Path) -> None:
+    subject = Subject(pseudonym="u_5eed", raw_id="12347", texts=("the strap broke after two days",))
+    (tmp_path / "events.db").write_bytes(b"\x00inv-537374-12347\x05u_other\x00")  # a row index, not the user
+    (tmp_path / "model.npz").write_bytes("u_5eed".encode("utf-32-le"))
+    (tmp_path / "rejects.csv").write_text("12347,the strap broke after two days\n")
+    (tmp_path / "clean.csv").write_text("123470,u_5eee\n")  # 12347 is no whole token here
+    found = {path.name: kinds for path, kinds in what_files_hold(tmp_path, subject).items()}
+    assert found == {"events.db": ["raw id"], "model.npz": ["pseudonym"], "rejects.csv": ["raw id", "text"]}
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -294,21 +294,37 @@ def forget_user(
     )
     report.compacted = store.erasure.compact()  # the audit insert went through the WAL as well
     if verify:
-        report.residue = [str(p.relative_to(settings.data_dir)) for p in files_holding(settings.data_dir, subject)]
+        report.residue = [
+            f"{path.relative_to(settings.data_dir)} ({', '.join(held)})"
+            for path, held in what_files_hold(settings.data_dir, subject).items()
+        ]
     return report
 
 
 def files_holding(root: Path, subject: Subject) -> list[Path]:
     """The files under ``root`` whose bytes hold the user's raw id, pseudonym or texts (:meth:`Subject.needles`)."""
-    needles, patterns = subject.needles(), subject.raw_patterns()
-    found = []
+    return list(what_files_hold(root, subject))
+
+
+def what_files_hold(root: Path, subject: Subject) -> dict[Path, list[str]]:
+    """Each file under ``root`` holding something of the user, with what: "raw id", "pseudonym", "text".
+
+    The kinds tell a real residue from a chance one: a short numeric raw id alone in a binary
+    file is usually another number (a row index inside an event id, say), a pseudonym never is.
+    """
+    pseudonym = [subject.pseudonym.encode(codec) for codec in ("utf-8", "utf-32-le")]
+    kinds = [("pseudonym", pseudonym), ("text", [n for n in subject.needles() if n not in pseudonym])]
+    patterns = subject.raw_patterns()
+    found: dict[Path, list[str]] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         try:
             data = path.read_bytes()
         except OSError:
             continue
-        if any(n in data for n in needles) or any(p.search(data) for p in patterns):
-            found.append(path)
+        held = ["raw id"] if any(p.search(data) for p in patterns) else []
+        held += [kind for kind, needles in kinds if any(n in data for n in needles)]
+        if held:
+            found[path] = held
     return found
 
 
