@@ -214,7 +214,7 @@ def test_a_failing_revision_changes_nothing_and_says_why(database_url: str) -> N
     assert result.exit_code == 1 and "job_runs" in result.output and "Traceback" not in result.output
 
 
-def test_serve_refuses_an_unmigrated_database_naming_the_command(
+def test_serve_and_the_scheduler_refuse_an_unmigrated_database_naming_the_command(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     build_486498a_database(database_url)
@@ -227,6 +227,8 @@ def test_serve_refuses_an_unmigrated_database_naming_the_command(
     assert refused.exit_code == 2, refused.output
     assert "no schema revision" in refused.output and "shoplm db upgrade" in refused.output
     assert "Traceback" not in refused.output and not started
+    scheduled = runner.invoke(app, ["scheduler", "--once", "--data-dir", str(tmp_path / "data")])
+    assert scheduled.exit_code == 2 and "shoplm db upgrade" in " ".join(scheduled.output.split()), scheduled.output
 
     assert runner.invoke(app, ["db", "upgrade", "--data-dir", str(tmp_path / "data")]).exit_code == 0
     served = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "data"), "--workers", "1"])

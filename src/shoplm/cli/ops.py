@@ -51,6 +51,10 @@ def scheduler(
             return
         if job and not once:
             raise InputError("--job runs a job now: use it with --once")
+        from shoplm.store.migrate import check_schema_current
+
+        # Like `shoplm serve`: no jobs on tables this shoplm does not know (exit 2, naming `shoplm db upgrade`).
+        check_schema_current(store.engine)
         runner = Scheduler(store, settings)
         if not once:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
