@@ -170,37 +170,22 @@ def run_intent_task(
         str(IntentShard(x[rows(s, 0)], y[rows(s, 0)]).save(workdir / f"intent_shop{s}.npz")) for s in range(shops)
     ]
     initial = [np.zeros((x.shape[1], k), dtype=np.float32), np.zeros(k, dtype=np.float32)]
-    runs = [(name, name, 0.0) for name in strategies]
-    if dp_noise > 0:
-        runs.append((f"{strategies[0]}+dp", strategies[0], dp_noise))
-    for arm, strategy, noise in runs:
-        result = run_federated(
-            shards,
-            load_intent_trainer,
-            initial,
-            rounds=rounds,
-            strategy=strategy,
-            proximal_mu=proximal_mu if strategy == "fedprox" else 0.0,
-            dp_noise=noise,
-            dp_clip=dp_clip,
-            train_config={"l2": l2, "local-iters": local_iters},
-            evaluate=lambda _round, arrays: {"valid_accuracy": accuracy(arrays, va)},
-            select_metric="valid_accuracy",
-        )
-        arms[arm] = {
-            **scores([result.best_arrays] * shops),
-            **_costs(result),
-            **(
-                {"dp_noise": noise, "dp_clip": dp_clip, "shop_epsilon_delta_1e-5": round(dp_epsilon(noise, rounds), 1)}
-                if noise
-                else {}
-            ),
-            **({"proximal_mu": proximal_mu} if strategy == "fedprox" else {}),
-            "valid": round(max(h["valid_accuracy"] for h in result.history), 4),
-            "valid_by_round": [round(h["valid_accuracy"], 4) for h in result.history],
-        }
-        if progress:
-            _log(f"intent {arm}: {arms[arm]['own_shops']:.4f} (best round {result.best_round}, {result.seconds:.0f} s)")
+    arms |= _federated_arms(
+        shards,
+        load_intent_trainer,
+        initial,
+        task="intent",
+        strategies=strategies,
+        rounds=rounds,
+        proximal_mu=proximal_mu,
+        dp_noise=dp_noise,
+        dp_clip=dp_clip,
+        train_config={"l2": l2, "local-iters": local_iters},
+        valid_name="valid_accuracy",
+        valid_score=lambda arrays: accuracy(arrays, va),
+        scores=lambda arrays: scores([arrays] * shops),
+        progress=progress,
+    )
     return {
         "metric": "accuracy",
         "data": {"rows": len(y), "intents": k, "train": len(tr), "valid": len(va), "test": len(rows(None, 2))},
@@ -210,6 +195,64 @@ def run_intent_task(
         "arms": arms,
         "seconds": round(time.monotonic() - started, 1),
     }
+
+
+def _federated_arms(
+    shards: list[str],
+    load_trainer: Callable[[str], Any],
+    initial: list[np.ndarray],
+    *,
+    task: str,
+    strategies: Sequence[str],
+    rounds: int,
+    proximal_mu: float,
+    dp_noise: float,
+    dp_clip: float | None,
+    train_config: dict[str, Any],
+    valid_name: str,
+    valid_score: Callable[[list[np.ndarray]], float],
+    scores: Callable[[list[np.ndarray]], dict[str, Any]],
+    progress: bool,
+) -> dict[str, dict[str, Any]]:
+    """One federated arm per strategy (and a DP-FedAvg arm with ``dp_noise``): scores, costs, validation by round.
+
+    Both tasks run their arms alike: the best round is chosen on ``valid_score`` (validation rows
+    carved from the shops' training rows), and the test ``scores`` are those of that round.
+    """
+    runs = [(name, name, 0.0) for name in strategies]
+    if dp_noise > 0:
+        runs.append((f"{strategies[0]}+dp", strategies[0], dp_noise))
+    arms: dict[str, dict[str, Any]] = {}
+    for arm, strategy, noise in runs:
+        result = run_federated(
+            shards,
+            load_trainer,
+            initial,
+            rounds=rounds,
+            strategy=strategy,
+            proximal_mu=proximal_mu if strategy == "fedprox" else 0.0,
+            dp_noise=noise,
+            dp_clip=dp_clip,
+            train_config=train_config,
+            evaluate=lambda _round, arrays: {valid_name: valid_score(arrays)},
+            select_metric=valid_name,
+        )
+        by_round = [round(h[valid_name], 4) for h in result.history]
+        arms[arm] = {
+            **scores(result.best_arrays),
+            **_costs(result),
+            **(
+                {"dp_noise": noise, "dp_clip": dp_clip, "shop_epsilon_delta_1e-5": round(dp_epsilon(noise, rounds), 1)}
+                if noise
+                else {}
+            ),
+            **({"proximal_mu": proximal_mu} if strategy == "fedprox" else {}),
+            "valid": max(by_round),
+            "valid_by_round": by_round,
+        }
+        if progress:
+            _log(f"{task} {arm}: {arms[arm]['own_shops']:.4f} (best round {result.best_round}, {result.seconds:.0f} s)")
+    return arms
 
 
 def _costs(result: Any) -> dict[str, Any]:
@@ -395,39 +438,22 @@ def run_seqrec_task(
     shards = [
         str(SeqrecShard(*windows(s), model).save(workdir / f"seqrec_shop{s}.npz", catalog_path)) for s in range(shops)
     ]
-    runs = [(name, name, 0.0) for name in strategies]
-    if dp_noise > 0:
-        runs.append((f"{strategies[0]}+dp", strategies[0], dp_noise))
-    for arm, strategy, noise in runs:
-        result = run_federated(
-            shards,
-            load_seqrec_trainer,
-            start_arrays,
-            rounds=rounds,
-            strategy=strategy,
-            proximal_mu=proximal_mu if strategy == "fedprox" else 0.0,
-            dp_noise=noise,
-            dp_clip=dp_clip,
-            train_config={"local-epochs": local_epochs},
-            evaluate=lambda _round, arrays: {"valid_NDCG@20": metric(arrays, valid_all)},
-            select_metric="valid_NDCG@20",
-        )
-        arms[arm] = {
-            **scores([result.best_arrays] * shops),
-            **_costs(result),
-            **(
-                {"dp_noise": noise, "dp_clip": dp_clip, "shop_epsilon_delta_1e-5": round(dp_epsilon(noise, rounds), 1)}
-                if noise
-                else {}
-            ),
-            **({"proximal_mu": proximal_mu} if strategy == "fedprox" else {}),
-            "valid_by_round": [round(h["valid_NDCG@20"], 4) for h in result.history],
-        }
-        if progress:
-            _log(
-                f"seqrec {arm}: NDCG@20 {arms[arm]['own_shops']:.4f} "
-                f"(best round {result.best_round}, {result.seconds:.0f} s)"
-            )
+    arms |= _federated_arms(
+        shards,
+        load_seqrec_trainer,
+        start_arrays,
+        task="seqrec",
+        strategies=strategies,
+        rounds=rounds,
+        proximal_mu=proximal_mu,
+        dp_noise=dp_noise,
+        dp_clip=dp_clip,
+        train_config={"local-epochs": local_epochs},
+        valid_name="valid_NDCG@20",
+        valid_score=lambda arrays: metric(arrays, valid_all),
+        scores=lambda arrays: scores([arrays] * shops),
+        progress=progress,
+    )
     return {
         "metric": "NDCG@20 (leave-last-out, full ranking, history removed)",
         "data": {
