@@ -14,9 +14,10 @@ from fastapi.responses import Response
 
 from shoplm.serve.auth import ApiKey
 from shoplm.serve.deps import get_state, json_response, require
-from shoplm.serve.errors import ERROR_RESPONSES
+from shoplm.serve.errors import ERROR_RESPONSES, ErrorResponse
 
 router = APIRouter(prefix="/v1/users", tags=["privacy"], responses=ERROR_RESPONSES)
+_NOT_FOUND = {404: {"model": ErrorResponse, "description": "nothing is stored of this user (nothing changes)"}}
 
 UserPath = Annotated[str, Path(min_length=1, max_length=256, description="the shop's user id")]
 PseudonymousQuery = Annotated[bool, Query(description="the id is the pseudonym shoplm stores, not the shop's id")]
@@ -25,6 +26,7 @@ PseudonymousQuery = Annotated[bool, Query(description="the id is the pseudonym s
 @router.delete(
     "/{user_id}",
     summary="Forget a user: every stored row, file row, cached vector and model row of theirs (admin)",
+    responses=_NOT_FOUND,
 )
 async def forget(
     request: Request,
@@ -45,6 +47,7 @@ async def forget(
 @router.get(
     "/{user_id}/export",
     summary="Everything stored about a user, as JSON (admin)",
+    responses=_NOT_FOUND,
 )
 async def export(
     request: Request,
