@@ -77,7 +77,7 @@ def forget(
 
         errors.print("[bold red]still found the user in:[/] " + ", ".join(report.residue), highlight=False)
         if all(entry.endswith("(raw id)") for entry in report.residue):
-            errors.print("only the raw id matched: a short or numeric id also occurs as other values, look before you act")
+            errors.print("only the raw id matched: a short or numeric id also stands for other values; look first")
         raise typer.Exit(1)
     if verify:
         console.print("  verified: no file under the data directory holds the user's id, pseudonym or texts")
