@@ -100,7 +100,7 @@ class Subject:
         """The byte strings that must not remain on disk once the user is forgotten.
 
         Each in UTF-8 and in UTF-32-LE (how numpy stores string arrays, e.g. in a model's
-        ``strings.npz``); the raw id is matched as a whole token by :func:`files_holding`.
+        ``strings.npz``); the raw id is matched as a whole token by :func:`what_files_hold`.
         """
         values = [self.pseudonym, *(t for t in self.texts if len(t) >= MIN_TEXT_NEEDLE)]
         return [v.encode(codec) for v in values for codec in ("utf-8", "utf-32-le")]
@@ -299,11 +299,6 @@ def forget_user(
             for path, held in what_files_hold(settings.data_dir, subject).items()
         ]
     return report
-
-
-def files_holding(root: Path, subject: Subject) -> list[Path]:
-    """The files under ``root`` whose bytes hold the user's raw id, pseudonym or texts (:meth:`Subject.needles`)."""
-    return list(what_files_hold(root, subject))
 
 
 def what_files_hold(root: Path, subject: Subject) -> dict[Path, list[str]]:
