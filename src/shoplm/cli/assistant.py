@@ -5,7 +5,7 @@ actions); otherwise one customer message per input line, one reply per output li
 (``--json``: the whole turn as a JSON object), so conversations can be scripted and tested.
 
 Example:
-    $ shoplm bench intents --train ../shared/data/support-intents/bitext_customer_support.csv \\
+    $ shoplm bench intents --train bitext_customer_support.csv \\
           --text-col instruction --label-col intent --holdout 0.2 --out results.json
     $ echo "where is my order O0000123?" | shoplm chat --user U00042
 """

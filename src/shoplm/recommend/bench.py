@@ -22,7 +22,7 @@ best *validation* NDCG@20 (the test figures are not used to choose it).
 
 Example:
     >>> from pathlib import Path
-    >>> # run_seqrec_benchmark(Path("../shared/data/amazon-toys"), Path("results.json"),
+    >>> # run_seqrec_benchmark(Path("amazon-toys"), Path("results.json"),
     >>> #                      models=("popularity", "sasrec+text"), max_minutes=15)
 """
 
