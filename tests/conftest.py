@@ -60,3 +60,9 @@ def store(settings: Settings) -> Iterator[Store]:
     opened = Store.open(settings.database_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedding cache for the whole run: each text is encoded once, whichever test asks first."""
+    return tmp_path_factory.mktemp("embeddings")

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from shoplm.app.assistant import Assistant
-from shoplm.assistant.classifier import TextClassifier
 from shoplm.assistant.retrieval import PolicyIndex
 from shoplm.assistant.training import (
     default_model_path,
@@ -23,6 +22,7 @@ from shoplm.assistant.training import (
 )
 from shoplm.config import Settings
 from shoplm.lm import TextEncoder, load_encoder
+from shoplm.lm.classify.classifier import TextClassifier
 from tests.assistant.dialogue_shop import Shop, build_shop, link_cache, make_settings, write_policies
 
 

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from shoplm.app.assistant import Assistant
-from shoplm.assistant.classifier import TextClassifier
 from shoplm.assistant.emotion import NEGATIVE, Sentiment, detect_emotion
 from shoplm.assistant.training import (
     SENTIMENT_LABELS,
@@ -30,6 +29,7 @@ from shoplm.assistant.training import (
 )
 from shoplm.errors import InputError, ModelFileError
 from shoplm.estimator import Estimator
+from shoplm.lm.classify.classifier import TextClassifier
 from tests.assistant.dialogue_fixtures import Kit, make_bot
 from tests.assistant.dialogue_shop import Shop
 from tests.lm.fakes import CountingEncoder

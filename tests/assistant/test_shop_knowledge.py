@@ -8,10 +8,10 @@ import time
 import pytest
 
 from shoplm.assistant.entities import EntityExtractor, title_words
-from shoplm.assistant.metrics import accuracy_by, confusion_pairs
 from shoplm.assistant.order_turns import is_correction, pick_option
 from shoplm.assistant.product_answers import answer_fields, price_band, question_topics
 from shoplm.assistant.tools import DAY_MS, MemoryOrderBook, OrderTools, ReturnPolicy
+from shoplm.lm.classify.metrics import accuracy_by, confusion_pairs
 
 NOW = int(time.time() * 1000)
 

@@ -38,9 +38,9 @@ from shoplm.ingest.pseudonymize import Pseudonymizer, mask_pii
 from shoplm.store import Store
 
 if TYPE_CHECKING:
-    from shoplm.assistant.classifier import TextClassifier
     from shoplm.assistant.retrieval import PolicyIndex
     from shoplm.lm import TextEncoder, TextGenerator
+    from shoplm.lm.classify.classifier import TextClassifier
 
 log = logging.getLogger(__name__)
 

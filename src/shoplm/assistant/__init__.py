@@ -4,13 +4,13 @@ retrieval, the dialogue policy, conversation state and reply templates.
 The store-bound assistant that keeps conversations is :class:`shoplm.app.assistant.Assistant`.
 Names load on first access, so ``shoplm`` commands that do not chat start fast.
 
+Its intent and sentiment classifiers are :class:`shoplm.lm.classify.TextClassifier`, the stack the
+review insight shares.
+
 Example:
-    >>> from shoplm.assistant import TextClassifier
-    >>> clf = TextClassifier(fallback_threshold=0.5).fit(
-    ...     ["where is my parcel", "我的快递到哪了", "refund please", "我要退款"],
-    ...     ["track_order", "track_order", "refund", "refund"])
-    >>> clf.predict(["我的包裹呢"])[0].label
-    'track_order'
+    >>> from shoplm.assistant import ConversationState
+    >>> ConversationState().language is None
+    True
 """
 
 from __future__ import annotations
@@ -18,11 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "FALLBACK": "shoplm.assistant.classifier",
-    "Prediction": "shoplm.assistant.classifier",
-    "TextClassifier": "shoplm.assistant.classifier",
-    "load_labelled": "shoplm.assistant.data",
-    "read_label_text_lines": "shoplm.assistant.data",
     "AssistantTurn": "shoplm.assistant.dialogue",
     "AssistantModels": "shoplm.assistant.models",
     "ConversationState": "shoplm.assistant.state",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from shoplm.assistant.classifier import TextClassifier
+    from shoplm.lm.classify.classifier import TextClassifier
 
 # weight 2: anger on its own; weight 1: frustration (anger together with another cue)
 _EN_WORDS: dict[str, int] = {

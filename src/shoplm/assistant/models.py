@@ -36,7 +36,7 @@ from shoplm.lm.encoder import Mode
 from shoplm.lm.texts import item_texts
 
 if TYPE_CHECKING:
-    from shoplm.assistant.classifier import TextClassifier
+    from shoplm.lm.classify.classifier import TextClassifier
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class AssistantModels:
             ModelFileError: a model is not saved where it should be (the message names
                 ``shoplm train assistant``).
         """
-        from shoplm.assistant.classifier import TextClassifier
+        from shoplm.lm.classify.classifier import TextClassifier
 
         base = encoder if encoder is not None else load_encoder(settings)
         vectors = RecentVectors(base)

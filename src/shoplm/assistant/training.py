@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from shoplm.assistant.classifier import Label, TextClassifier
-from shoplm.assistant.data import load_labelled
 from shoplm.assistant.emotion import NEGATIVE
 from shoplm.config import Settings
 from shoplm.errors import InputError
+from shoplm.lm.classify.classifier import Label, TextClassifier
+from shoplm.lm.classify.data import load_labelled
 from shoplm.lm.factory import E5_NAMES
 
 #: the intents the dialogue knows (the shipped training set has phrasings of each)
@@ -166,7 +166,7 @@ def relabel_sentiment(labels: Sequence[Label], negative_label: Label = NEGATIVE)
 def sentiment_examples_from_file(
     path: str | Path, *, text_col: str = "text", label_col: str = "label", negative_label: Label = NEGATIVE
 ) -> tuple[list[str], list[str]]:
-    """A shop's labelled sentiment file (read by :func:`~shoplm.assistant.data.load_labelled`), relabelled.
+    """A shop's labelled sentiment file (read by :func:`~shoplm.lm.classify.data.load_labelled`), relabelled.
 
     Raises:
         InputError: unreadable file, missing column, or no negative class (see :func:`relabel_sentiment`).

@@ -53,7 +53,7 @@ NgramMaxOpt = Annotated[int, typer.Option("--ngram-max", help="longest character
 
 
 def _run(task: str, **kwargs: Any) -> None:
-    from shoplm.assistant.bench import run_classifier_benchmark
+    from shoplm.lm.classify.bench import run_classifier_benchmark
 
     params = {name: kwargs.pop(name) for name in ("encoder", "mode", "head", "ngram_features", "ngram_max")}
     epochs, layers, minutes = kwargs.pop("lora_epochs"), kwargs.pop("lora_layers"), kwargs.pop("lora_minutes")

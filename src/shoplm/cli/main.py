@@ -21,6 +21,7 @@ from shoplm.cli import customers as customer_commands
 from shoplm.cli import db as db_commands
 from shoplm.cli import federated as federated_commands
 from shoplm.cli import forecast as forecast_commands
+from shoplm.cli import groups as command_groups
 from shoplm.cli import ops as ops_commands
 from shoplm.cli import pricing as pricing_commands
 from shoplm.cli import privacy as privacy_commands
@@ -435,6 +436,8 @@ for domain_commands in (
     scale_commands,
     db_commands,
     federated_commands,
+    # Issue 12's domains add their commands here (each module: register(app, bench_app)).
+    command_groups,  # last: adds the shared groups (reviews, insight, ads, ctr, experiments) that have commands
 ):
     domain_commands.register(app, bench_app)
 

@@ -549,7 +549,7 @@ def run_federated_benchmark(
     started = time.monotonic()
     if "intent" in tasks:
         from shoplm.app.federated.intent import embed_utterances
-        from shoplm.assistant.data import load_labelled
+        from shoplm.lm.classify.data import load_labelled
 
         frame = load_labelled(Path(intents), "instruction", "intent", group_col="category")  # type: ignore[arg-type]
         emb_cache = Path(cache_dir) / "embeddings" if cache_dir is not None else None

@@ -10,7 +10,7 @@ Features are the unit-norm embeddings scaled by ``sqrt(dim)`` (one fixed transfo
 apply alone; the classifier's per-dimension standardization would need the pooled mean). The
 label set (the 27 intents) is public, like the catalog: every shop knows the index of each intent.
 
-Centralized and local-only baselines fit the same head with :func:`shoplm.assistant.heads.fit_head`;
+Centralized and local-only baselines fit the same head with :func:`shoplm.lm.classify.heads.fit_head`;
 a shop's local step of a federated round runs L-BFGS on the same loss plus FedProx's proximal
 term ``mu/2 * ||theta - theta_global||^2`` (``mu = 0`` for FedAvg).
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from shoplm.assistant.heads import fit_head, log_softmax
+from shoplm.lm.classify.heads import fit_head, log_softmax
 
 __all__ = [
     "IntentShard",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shoplm.assistant import TextClassifier
-from shoplm.assistant.features import CharNgramTfidf, pinyin_of
+from shoplm.lm.classify import TextClassifier
+from shoplm.lm.classify.features import CharNgramTfidf, pinyin_of
 from tests.assistant.synthetic import TRAIN_LABELS, TRAIN_TEXTS
 
 

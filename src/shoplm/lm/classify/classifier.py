@@ -1,4 +1,4 @@
-"""Text classification for the shop assistant: intents of customer messages, review sentiment.
+"""Text classification shared by the domains: intents of customer messages, review sentiment and aspects.
 
 :class:`TextClassifier` puts a small head (softmax regression or an MLP) on *frozen* sentence
 embeddings from the language-model layer (multilingual-e5-small by default: Chinese and
@@ -31,12 +31,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from shoplm.assistant.data import load_labelled
-from shoplm.assistant.features import CharNgramTfidf
-from shoplm.assistant.heads import fit_head, fit_temperature, head_logits, log_softmax, softmax
-from shoplm.assistant.metrics import stratified_folds, stratified_holdout
 from shoplm.errors import InputError
 from shoplm.estimator import Estimator
+from shoplm.lm.classify.data import load_labelled
+from shoplm.lm.classify.features import CharNgramTfidf
+from shoplm.lm.classify.heads import fit_head, fit_temperature, head_logits, log_softmax, softmax
+from shoplm.lm.classify.metrics import stratified_folds, stratified_holdout
 from shoplm.lm.factory import E5_NAMES
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shoplm.assistant import load_labelled, read_label_text_lines
 from shoplm.errors import InputError
+from shoplm.lm.classify import load_labelled, read_label_text_lines
 
 
 def test_csv_keeps_quoted_commas(tmp_path: Path) -> None:

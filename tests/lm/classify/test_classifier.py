@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shoplm.assistant import FALLBACK, Prediction, TextClassifier, load_labelled
 from shoplm.errors import InputError, NotFittedError
+from shoplm.lm.classify import FALLBACK, Prediction, TextClassifier, load_labelled
 from tests.assistant.synthetic import NONSENSE, REVIEWS, TEST_LABELS, TEST_TEXTS, TRAIN_LABELS, TRAIN_TEXTS
 from tests.estimator_contract import EstimatorContract, assert_params_round_trip
 
@@ -158,7 +158,7 @@ def test_lora_mode_fine_tunes_and_classifies(lora_intents: TextClassifier, tmp_p
     assert TextClassifier.load(path).lora_history_ == lora_intents.lora_history_
     # The merged, exported encoder is saved with it: a fresh process predicts without torch.
     probe = (
-        "import sys, json; from shoplm.assistant.classifier import TextClassifier; "
+        "import sys, json; from shoplm.lm.classify.classifier import TextClassifier; "
         f"clf = TextClassifier.load({str(path)!r}).use(threads=1); "
         f"p = clf.predict_proba({TEST_TEXTS[:2]!r}); "
         "print(json.dumps([p.tolist(), 'torch' in sys.modules]))"

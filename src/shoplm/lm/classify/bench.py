@@ -1,4 +1,4 @@
-"""Benchmark a :class:`~shoplm.assistant.TextClassifier` on a labelled file: accuracy, macro-F1, ECE, latency.
+"""Benchmark a :class:`~shoplm.lm.classify.TextClassifier` on a labelled file: accuracy, macro-F1, ECE, latency.
 
 Protocols: a separate test file; a stratified hold-out fraction (``holdout=0.2``); or k-fold
 cross-validation (``folds=10``, stratified). Files are CSV, TSV or ``label text`` lines
@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shoplm.assistant.classifier import TextClassifier
-from shoplm.assistant.data import load_labelled
-from shoplm.assistant.metrics import (
+from shoplm.errors import InputError
+from shoplm.lm.classify.classifier import TextClassifier
+from shoplm.lm.classify.data import load_labelled
+from shoplm.lm.classify.metrics import (
     accuracy,
     accuracy_by,
     confusion_pairs,
@@ -34,7 +35,6 @@ from shoplm.assistant.metrics import (
     stratified_folds,
     stratified_holdout,
 )
-from shoplm.errors import InputError
 
 __all__ = ["evaluate_predictions", "measure_latency", "run_classifier_benchmark"]
 

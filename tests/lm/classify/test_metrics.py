@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shoplm.assistant.heads import fit_temperature, softmax
-from shoplm.assistant.metrics import (
+from shoplm.lm.classify.heads import fit_temperature, softmax
+from shoplm.lm.classify.metrics import (
     accuracy,
     expected_calibration_error,
     macro_f1,

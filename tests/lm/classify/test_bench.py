@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from shoplm.assistant.bench import run_classifier_benchmark
 from shoplm.cli import app
 from shoplm.errors import InputError
+from shoplm.lm.classify.bench import run_classifier_benchmark
 from tests.assistant.synthetic import REVIEWS, TEST_LABELS, TEST_TEXTS, TRAIN_LABELS, TRAIN_TEXTS
 
 KEYS = {"accuracy", "macro_f1", "train_seconds", "n_train", "n_test", "ece", "protocol", "params"}
