@@ -52,6 +52,7 @@ from shoplm.store.jobs import JobRunRepository
 from shoplm.store.migrations import stamp_head
 from shoplm.store.orders import OrderRepository
 from shoplm.store.privacy import PrivacyRepository
+from shoplm.store.review_sentiment import ReviewSentimentRepository
 from shoplm.store.schema import TABLES, metadata
 from shoplm.store.users import UserRepository
 
@@ -186,6 +187,7 @@ class Store:
         self.erasure = ErasureRepository(self)
         self.jobs = JobRunRepository(self)
         self.candidates = CandidateRepository(self)
+        self.review_sentiment = ReviewSentimentRepository(self)
 
     @classmethod
     def open(

@@ -126,6 +126,22 @@ reviews = Table(
 )
 Index("ix_reviews_item", reviews.c.item_id)
 
+# Sentiment of each stored review (issue 12 §1), scored on ingest. Keyed by review; ``text_hash``
+# lets a review whose text another review already has reuse that score (same model version).
+review_sentiment = Table(
+    "review_sentiment",
+    metadata,
+    Column("review_id", String(128), primary_key=True),
+    Column("text_hash", String(64), nullable=False, doc="SHA-256 of the review text as stored"),
+    Column("polarity", String(16), nullable=True, doc="positive, neutral, negative; NULL when skipped"),
+    Column("p_positive", Float, nullable=True),
+    Column("rating_estimate", Float, nullable=True, doc="expected 1-5 star rating"),
+    Column("skipped", String(32), nullable=False, default="", doc="why not scored: empty, unsupported_language"),
+    Column("model_version", String(64), nullable=False),
+    Column("scored_ms", BigInteger, nullable=False),
+)
+Index("ix_review_sentiment_text_hash", review_sentiment.c.text_hash)
+
 conversations = Table(
     "conversations",
     metadata,

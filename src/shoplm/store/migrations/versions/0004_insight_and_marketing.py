@@ -18,6 +18,18 @@ depends_on = None
 
 def upgrade() -> None:
     # -- review sentiment --
+    op.create_table(
+        "review_sentiment",
+        sa.Column("review_id", sa.String(128), primary_key=True),
+        sa.Column("text_hash", sa.String(64), nullable=False),
+        sa.Column("polarity", sa.String(16), nullable=True),
+        sa.Column("p_positive", sa.Float, nullable=True),
+        sa.Column("rating_estimate", sa.Float, nullable=True),
+        sa.Column("skipped", sa.String(32), nullable=False),
+        sa.Column("model_version", sa.String(64), nullable=False),
+        sa.Column("scored_ms", sa.BigInteger, nullable=False),
+    )
+    op.create_index("ix_review_sentiment_text_hash", "review_sentiment", ["text_hash"])
     # -- review aspects --
     # -- opinion monitoring --
     # -- impressions and CTR --
@@ -33,4 +45,6 @@ def downgrade() -> None:
     # -- opinion monitoring --
     # -- review aspects --
     # -- review sentiment --
+    op.drop_index("ix_review_sentiment_text_hash", table_name="review_sentiment")
+    op.drop_table("review_sentiment")
     pass
