@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/assistant/warm_cache.py \
         --data ../shared/data --cache-dir shoplm-data/cache/embeddings --modes query
 
-Texts are prepared exactly as :class:`shoplm.assistant.TextClassifier` prepares them, so every
+Texts are prepared exactly as :class:`shoplm.lm.classify.TextClassifier` prepares them, so every
 later benchmark run finds them in the cache.
 """
 

@@ -1,7 +1,7 @@
 """Federated intent classification: the assistant's softmax head on frozen e5 embeddings, per shop.
 
 The frozen encoder stays with each shop: a shop embeds its own utterances once (the same
-multilingual-e5-small ``query`` vectors the :class:`~shoplm.assistant.TextClassifier` uses) and
+multilingual-e5-small ``query`` vectors the :class:`~shoplm.lm.classify.TextClassifier` uses) and
 keeps them in its shard; only the head's weights ``W (dim, k)`` and bias ``b (k,)`` travel. The
 n-gram block of the classifier is left out: its vocabulary is learned from the texts, so a shared
 one would leak them.
