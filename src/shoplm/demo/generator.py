@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shoplm.demo import vocab as V
+from shoplm.demo.impressions import write_impressions
 from shoplm.demo.policies import POLICIES
 
 DAY_MS = 86_400_000
@@ -63,6 +64,8 @@ class DemoSizes:
     n_events: int = 200_000
     n_categories: int = 20
     months: int = 6
+    #: impression-log requests (``impressions.parquet``); None: 4 per user (see shoplm.demo.impressions)
+    n_requests: int | None = None
 
     def validate(self) -> None:
         """Raise ``ValueError`` for sizes the generator cannot honour."""
@@ -109,7 +112,7 @@ def generate_demo_store(
         >>> from pathlib import Path
         >>> m = generate_demo_store(Path("/tmp/demo"), seed=1, sizes=DemoSizes(200, 300, 5_000))
         >>> sorted(m.files)
-        ['conversations', 'events', 'items', 'orders', 'reviews', 'users']
+        ['conversations', 'events', 'impressions', 'items', 'orders', 'reviews', 'users']
     """
     sizes = sizes or DemoSizes()
     sizes.validate()
@@ -925,6 +928,8 @@ class _Builder:
             "conversations": len(self.conversations),
             "conversation_ids": len(self.conv_truth),
         }
+        # Last, on its own random stream ([seed, 47]): every other file stays as it was.
+        files["impressions"], counts["impressions"] = write_impressions(self, self.sizes.n_requests)
         self.manifest = DemoManifest(
             out_dir=out,
             files=files,
