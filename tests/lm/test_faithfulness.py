@@ -33,3 +33,28 @@ def test_a_reply_without_checkable_claims_passes_and_plain_strings_ground_too() 
     assert check_faithfulness("Thanks, happy to help!", FACTS).ok
     assert check_faithfulness("Express costs ¥25.", ["Express delivery (¥25) takes 1-2 business days."]).ok
     assert claims("no numbers here") == []
+
+
+def test_policy_promises_need_a_policy_that_allows_them() -> None:
+    returns = Fact("policy", "Faulty or damaged items: returned or exchanged within 30 days; we pay shipping.", "r.md")
+    grounded = "Sorry! Faulty items can be returned or exchanged within 30 days, and we pay the return shipping."
+    assert check_faithfulness(grounded, [returns]).ok
+    invented = (
+        "Sorry! We will send a replacement, a full refund and compensation, with free shipping on your next order."
+    )
+    report = check_faithfulness(invented, [Fact("policy", "Refunds take 3-5 business days.", "r.md")])
+    # "refund" is allowed by the refund policy, a *full* refund is not; nothing allows the rest.
+    assert report.unsupported == ["replacement", "full refund", "compensation", "free shipping"]
+    chinese = "非常抱歉，我们为您提供免费退货、全额退款、赔偿和换新。"
+    assert check_faithfulness(chinese, FACTS).unsupported == ["免费退货", "全额退款", "赔偿", "换新"]
+    assert check_faithfulness("可以包退换。", ["质量问题：签收后30天内可退换。"]).unsupported == ["包退"]
+
+
+def test_the_customers_own_words_never_ground_a_promise() -> None:
+    review = Fact("review_text", "It broke. I want a full refund and compensation!", "reviews:R1")
+    report = check_faithfulness("We will give you a full refund and compensation.", [review])
+    assert report.unsupported == ["full refund", "compensation"]
+    # A fact's key speaks for the shop: a refund amount grounds "refund" (the assistant's refund_started).
+    assert check_faithfulness(
+        "We have started a refund for order O0000123.", [*FACTS[:1], Fact("refund_amount", "¥5", "o")]
+    ).ok

@@ -53,6 +53,7 @@ from shoplm.store.migrations import stamp_head
 from shoplm.store.orders import OrderRepository
 from shoplm.store.privacy import PrivacyRepository
 from shoplm.store.review_sentiment import ReviewSentimentRepository
+from shoplm.store.reviews import ReviewRepository
 from shoplm.store.schema import TABLES, metadata
 from shoplm.store.users import UserRepository
 
@@ -188,6 +189,7 @@ class Store:
         self.jobs = JobRunRepository(self)
         self.candidates = CandidateRepository(self)
         self.review_sentiment = ReviewSentimentRepository(self)
+        self.reviews = ReviewRepository(self)
 
     @classmethod
     def open(
