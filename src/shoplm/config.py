@@ -245,6 +245,19 @@ class SchedulerSettings(BaseModel):
     retention: JobSchedule = JobSchedule(schedule="daily 04:00")
 
 
+class ExperimentSettings(BaseModel):
+    """A/B tests of recommendation strategies (``shoplm experiments``, ``/v1/experiments``)."""
+
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="level of the intervals and the sequential test")
+    tau2: float = Field(default=0.02**2, gt=0, description="mSPRT mixing variance over the difference in proportions")
+    min_exposed_per_arm: int = Field(
+        default=20, ge=1, description="exposed users an arm needs before a difference and a test are reported"
+    )
+    cache_seconds: float = Field(
+        default=5.0, ge=0, le=600, description="how long the recommendation route keeps the running experiments"
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable in shoplm, typed and validated once."""
 
@@ -277,6 +290,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     privacy: PrivacySettings = PrivacySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    experiments: ExperimentSettings = ExperimentSettings()
     seed: int = 0
 
     @classmethod

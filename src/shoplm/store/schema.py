@@ -23,7 +23,9 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "search", "rate")
+# "exposure": the service showed a user an experiment arm's recommendations (scene "exp:<experiment id>:<arm>",
+# no item, so it never enters a history); see shoplm.marketing.experiments.
+EVENT_TYPES = ("view", "click", "add_to_cart", "purchase", "search", "rate", "exposure")
 ORDER_STATUSES = (
     "pending",
     "paid",
@@ -320,5 +322,22 @@ privacy_releases = Table(
 )
 Index("ux_privacy_releases_query", privacy_releases.c.dataset, privacy_releases.c.query_key, unique=True)
 Index("ix_privacy_releases_created", privacy_releases.c.dataset, privacy_releases.c.created_ms)
+
+# A/B tests of recommendation strategies (shoplm.app.experiments): one row per experiment. Exposures
+# and outcomes are events (type "exposure", scene "exp:<experiment id>:<arm>"), not rows here.
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", String(16), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("scene", String(32), nullable=False, doc="the recommendation scene it runs on"),
+    Column("arms", Text, nullable=False, doc="JSON list of {name, strategy, weight}; the first is the control"),
+    Column("metric", String(16), nullable=False, default="ctr", doc="primary metric: ctr or conversion"),
+    Column("status", String(16), nullable=False, doc="running or stopped"),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("stop_ms", BigInteger, nullable=True),
+)
+Index("ix_experiments_status", experiments.c.status, experiments.c.scene)
 
 TABLES = {t.name: t for t in metadata.sorted_tables}

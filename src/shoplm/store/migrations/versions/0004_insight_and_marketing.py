@@ -35,11 +35,26 @@ def upgrade() -> None:
     # -- impressions and CTR --
     # -- ad copy and bandits --
     # -- experiments --
+    op.create_table(
+        "experiments",
+        sa.Column("experiment_id", sa.String(16), primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("scene", sa.String(32), nullable=False),
+        sa.Column("arms", sa.Text, nullable=False),
+        sa.Column("metric", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created_ms", sa.BigInteger, nullable=False),
+        sa.Column("start_ms", sa.BigInteger, nullable=False),
+        sa.Column("stop_ms", sa.BigInteger, nullable=True),
+    )
+    op.create_index("ix_experiments_status", "experiments", ["status", "scene"])
     pass
 
 
 def downgrade() -> None:
     # -- experiments --
+    op.drop_index("ix_experiments_status", table_name="experiments")
+    op.drop_table("experiments")
     # -- ad copy and bandits --
     # -- impressions and CTR --
     # -- opinion monitoring --
