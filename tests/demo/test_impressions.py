@@ -79,3 +79,24 @@ def test_title_vectors_put_twins_and_shared_words_close() -> None:
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0)
     assert v[0] @ v[1] > 0.95  # the same words in the other language
     assert v[2] @ v[3] > v[0] @ v[3]  # sharing "Yoga Mat" beats sharing nothing
+
+
+def test_ingest_pseudonymizes_users_and_never_stores_p_click(demo: DemoManifest, tmp_path: Path) -> None:
+    from shoplm.config import Settings
+    from shoplm.ingest.pipeline import ingest
+    from shoplm.ingest.pseudonymize import Pseudonymizer
+    from shoplm.store import Store
+
+    settings = Settings(data_dir=tmp_path)
+    store = Store.open(settings.database_url)
+    report = ingest("impressions", demo.files["impressions"], store=store, settings=settings)
+    assert report.accepted == demo.counts["impressions"] and report.rejected == 0
+    stored = store.impressions.frame()
+    assert "p_click" not in store.frame("impressions").columns
+    raw = pd.read_parquet(demo.files["impressions"]).sort_values(["ts", "request_id", "position"])
+    assert list(stored["user_id"][:3]) == [Pseudonymizer(settings.hmac_key).user(u) for u in raw["user_id"][:3]]
+    assert stored["clicked"].sum() == raw["clicked"].sum()
+    assert ingest("impressions", demo.files["impressions"], store=store, settings=settings).duplicates == len(raw)
+    bad = raw.head(3).assign(clicked=[0, 2, 1], position=[0, 1, -1])
+    again = ingest("impressions", bad, store=store, settings=settings)
+    assert again.rejected == 2 and set(again.rejects["field"]) == {"clicked", "position"}

@@ -293,6 +293,8 @@ def _store_chunk(transform: _Transformer, frame: pd.DataFrame, store: Store, rep
             _count(report, store.upsert("messages", messages, connection=conn), len(frame))
         elif kind == "orders":
             _store_orders(store, conn, frame, report)
+        elif kind == "impressions":
+            _count(report, store.upsert("impressions", _impressions_rows(frame), connection=conn), len(frame))
 
 
 def _count(report: IngestReport, result: UpsertResult, rows_in: int) -> None:
@@ -434,6 +436,23 @@ def _reviews_rows(frame: pd.DataFrame) -> pd.DataFrame:
     hashed = _hash_ids(rows.fillna(""), ["item_id", "user_id", "ts_ms", "text"], "r_")
     rows.insert(0, "review_id", frame["review_id"].where(frame["review_id"] != "", hashed))
     return rows
+
+
+def _impressions_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Store rows of impressions; a ``p_click`` column (the demo's ground truth) is never stored."""
+    return pd.DataFrame(
+        {
+            "request_id": frame["request_id"],
+            "position": frame["position"].astype(np.int64),
+            "user_id": frame["user_id"],
+            "item_id": frame["item_id"],
+            "ts_ms": frame["ts"],
+            "scene": frame["scene"],
+            "clicked": frame["clicked"] > 0,
+            "added_to_cart": frame["added_to_cart"].fillna(0) > 0,
+            "creative": frame["creative"].astype("Int64"),
+        }
+    )
 
 
 def _conversation_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -158,4 +158,25 @@ CONVERSATIONS = KindSpec(
     help="support chats: one row per message",
 )
 
-KINDS: dict[str, KindSpec] = {k.kind: k for k in (ITEMS, USERS, EVENTS, ORDERS, REVIEWS, CONVERSATIONS)}
+IMPRESSIONS = KindSpec(
+    "impressions",
+    (
+        FieldSpec("request_id", "id", required=True, help="one page view / request showing several items"),
+        FieldSpec("user_id", "id", required=True, pii="id"),
+        FieldSpec("ts", "timestamp", required=True, help=_TS_HELP),
+        FieldSpec("scene", "text", help="e.g. home, search, item_detail"),
+        FieldSpec("position", "int", required=True, min_value=0, help="slot on the page, 0 = first"),
+        FieldSpec("item_id", "id", required=True),
+        FieldSpec("clicked", "int", required=True, min_value=0, max_value=1),
+        FieldSpec("added_to_cart", "int", min_value=0, max_value=1),
+        FieldSpec("creative", "int", min_value=0, help="the ad-copy variant shown, when known"),
+        FieldSpec("p_click", "float", help="the demo's true click probability: checked, never stored"),
+    ),
+    id_field=None,
+    help="impression logs: one row per item shown in a request, with its click and add-to-cart",
+    aliases={"timestamp": "ts", "time": "ts"},
+)
+
+KINDS: dict[str, KindSpec] = {
+    k.kind: k for k in (ITEMS, USERS, EVENTS, ORDERS, REVIEWS, CONVERSATIONS, IMPRESSIONS)
+}

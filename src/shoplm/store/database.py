@@ -47,6 +47,7 @@ from shoplm.store.candidates import CandidateRepository
 from shoplm.store.conversations import ConversationRepository
 from shoplm.store.erasure import ErasureRepository
 from shoplm.store.events import EventRepository
+from shoplm.store.impressions import ImpressionRepository
 from shoplm.store.experiments import ExperimentRepository
 from shoplm.store.items import ItemRepository
 from shoplm.store.jobs import JobRunRepository
@@ -189,6 +190,7 @@ class Store:
         self.erasure = ErasureRepository(self)
         self.jobs = JobRunRepository(self)
         self.candidates = CandidateRepository(self)
+        self.impressions = ImpressionRepository(self)
         self.experiments = ExperimentRepository(self)
         self.review_sentiment = ReviewSentimentRepository(self)
         self.reviews = ReviewRepository(self)

@@ -340,4 +340,23 @@ experiments = Table(
 )
 Index("ix_experiments_status", experiments.c.status, experiments.c.scene)
 
+# Impression logs (ingest kind "impressions"): one row per item shown in a request, with what the
+# user did with it. Append-only; the CTR models (shoplm.marketing.ctr) train on them.
+impressions = Table(
+    "impressions",
+    metadata,
+    Column("request_id", String(128), primary_key=True),
+    Column("position", Integer, primary_key=True, doc="slot on the page, 0 = first"),
+    Column("user_id", String(64), nullable=False),
+    Column("item_id", String(128), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("scene", String(32), nullable=False, default=""),
+    Column("clicked", Boolean, nullable=False, default=False),
+    Column("added_to_cart", Boolean, nullable=False, default=False),
+    Column("creative", Integer, nullable=True, doc="the ad-copy variant shown, when known"),
+)
+Index("ix_impressions_ts", impressions.c.ts_ms)
+Index("ix_impressions_item", impressions.c.item_id)
+Index("ix_impressions_user", impressions.c.user_id)
+
 TABLES = {t.name: t for t in metadata.sorted_tables}

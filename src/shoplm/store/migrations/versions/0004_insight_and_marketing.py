@@ -33,6 +33,21 @@ def upgrade() -> None:
     # -- review aspects --
     # -- opinion monitoring --
     # -- impressions and CTR --
+    op.create_table(
+        "impressions",
+        sa.Column("request_id", sa.String(128), primary_key=True),
+        sa.Column("position", sa.Integer, primary_key=True),
+        sa.Column("user_id", sa.String(64), nullable=False),
+        sa.Column("item_id", sa.String(128), nullable=False),
+        sa.Column("ts_ms", sa.BigInteger, nullable=False),
+        sa.Column("scene", sa.String(32), nullable=False),
+        sa.Column("clicked", sa.Boolean, nullable=False),
+        sa.Column("added_to_cart", sa.Boolean, nullable=False),
+        sa.Column("creative", sa.Integer, nullable=True),
+    )
+    op.create_index("ix_impressions_ts", "impressions", ["ts_ms"])
+    op.create_index("ix_impressions_item", "impressions", ["item_id"])
+    op.create_index("ix_impressions_user", "impressions", ["user_id"])
     # -- ad copy and bandits --
     # -- experiments --
     op.create_table(
@@ -57,6 +72,10 @@ def downgrade() -> None:
     op.drop_table("experiments")
     # -- ad copy and bandits --
     # -- impressions and CTR --
+    op.drop_index("ix_impressions_user", table_name="impressions")
+    op.drop_index("ix_impressions_item", table_name="impressions")
+    op.drop_index("ix_impressions_ts", table_name="impressions")
+    op.drop_table("impressions")
     # -- opinion monitoring --
     # -- review aspects --
     # -- review sentiment --
