@@ -47,8 +47,8 @@ from shoplm.store.candidates import CandidateRepository
 from shoplm.store.conversations import ConversationRepository
 from shoplm.store.erasure import ErasureRepository
 from shoplm.store.events import EventRepository
-from shoplm.store.impressions import ImpressionRepository
 from shoplm.store.experiments import ExperimentRepository
+from shoplm.store.impressions import ImpressionRepository
 from shoplm.store.items import ItemRepository
 from shoplm.store.jobs import JobRunRepository
 from shoplm.store.migrations import stamp_head

@@ -7,8 +7,8 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401  (used by the tables below)
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"
