@@ -198,6 +198,7 @@ class _Builder:
             ("orders", self._orders),
             ("reviews", self._reviews),
             ("rate_events", self._rate_events),
+            ("opinion_spikes", self._opinion_spikes),
             ("conversations", self._conversations),
             ("write", self._write),
         ]
@@ -731,6 +732,12 @@ class _Builder:
         self.reviews = rows
         self.rv = {"ts": ts, "user": users, "item": items, "rating": rating}
 
+    def _opinion_spikes(self) -> None:
+        # After the rate events, on its own random stream: the spikes only append reviews.
+        from shoplm.demo.opinion_spikes import inject_opinion_spikes
+
+        self.opinion_spikes = inject_opinion_spikes(self)
+
     def _rate_events(self) -> None:
         rng, rv = self.rng, self.rv
         n = min(self.n_rate_target, len(rv["ts"]))
@@ -1030,6 +1037,7 @@ class _Builder:
             "promotions": promos,
             "items": items,
             "reviews": self.review_truth,
+            "opinion_spikes": self.opinion_spikes,
             "conversations": self.conv_truth,
             "pii": {
                 "reviews": self.review_pii,
