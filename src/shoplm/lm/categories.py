@@ -21,7 +21,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,8 +120,47 @@ def derive_categories(
     return ItemCategories(labels=labels.astype(np.int64), names=names, k=int(k), silhouettes=silhouettes, source=source)
 
 
-def cluster_names(texts: Sequence[str], labels: np.ndarray, k: int, *, n_keywords: int = 2) -> list[str]:
+def mixed_language_terms(text: str) -> list[str]:
+    """Terms of an English or Chinese text: English words (no stop words) and character bigrams of Chinese runs.
+
+    Chinese has no spaces, so a run of Han characters gives its overlapping character pairs
+    (a one-character run gives itself), leaving out pairs with a particle such as 了 or 的; this is
+    the usual tokenizer-free choice for keyword weights.
+
+    Example:
+        >>> mixed_language_terms("The battery dies. 电池没电了")
+        ['battery', 'dies', '电池', '池没', '没电']
+    """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    terms: list[str] = []
+    for word, han in _TERM.findall(text.lower()):
+        if word and word not in ENGLISH_STOP_WORDS:
+            terms.append(word)
+        elif han:
+            pairs = [han[i : i + 2] for i in range(len(han) - 1)] or [han]
+            terms.extend(pair for pair in pairs if not _HAN_PARTICLES.intersection(pair))
+    return terms
+
+
+#: grammatical particles: a bigram holding one ("了一", "周就") is glue, not a keyword
+_HAN_PARTICLES = frozenset("了的就都也着吗呢吧啊得很")
+_TERM = re.compile(r"([a-z][a-z]+)|([\u4e00-\u9fff]+)")
+
+
+def cluster_names(
+    texts: Sequence[str],
+    labels: np.ndarray,
+    k: int,
+    *,
+    n_keywords: int = 2,
+    analyzer: Callable[[str], list[str]] | None = None,
+) -> list[str]:
     """Name each cluster by its top c-TF-IDF keywords; names are made unique with a number.
+
+    Args:
+        analyzer: turns a text into its terms (e.g. :func:`mixed_language_terms` for Chinese);
+            default: English words of two letters or more, without stop words.
 
     Example:
         >>> cluster_names(["red mug", "tea mug", "lace doily"], np.array([0, 0, 1]), 2, n_keywords=1)
@@ -129,7 +169,10 @@ def cluster_names(texts: Sequence[str], labels: np.ndarray, k: int, *, n_keyword
     from sklearn.feature_extraction.text import CountVectorizer
 
     documents = [" ".join(t for t, label in zip(texts, labels, strict=True) if label == c) for c in range(k)]
-    vectorizer = CountVectorizer(lowercase=True, stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
+    if analyzer is not None:
+        vectorizer = CountVectorizer(analyzer=analyzer)
+    else:
+        vectorizer = CountVectorizer(lowercase=True, stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
     try:
         counts = vectorizer.fit_transform(documents).toarray().astype(float)
     except ValueError:  # no word at all (numbers only)
