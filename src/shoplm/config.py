@@ -258,6 +258,16 @@ class ExperimentSettings(BaseModel):
     )
 
 
+class SentimentSettings(BaseModel):
+    """Review sentiment (``shoplm reviews analyze``, ``/v1/insight/sentiment``): which model, when it runs."""
+
+    model_path: Path | None = Field(
+        default=None, description="a ReviewSentiment model directory; empty: the model shipped with shoplm"
+    )
+    score_on_ingest: bool = Field(default=True, description="score new reviews right after `shoplm ingest reviews`")
+    batch_size: int = Field(default=256, ge=1, le=10_000, description="reviews scored and stored per batch")
+
+
 class Settings(BaseSettings):
     """Everything configurable in shoplm, typed and validated once."""
 
@@ -290,6 +300,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     privacy: PrivacySettings = PrivacySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    sentiment: SentimentSettings = SentimentSettings()
     experiments: ExperimentSettings = ExperimentSettings()
     seed: int = 0
 

@@ -29,6 +29,7 @@ from shoplm.cli import privacy_admin as privacy_admin_commands
 from shoplm.cli import risk as risk_commands
 from shoplm.cli import scale as scale_commands
 from shoplm.cli import segments as segment_commands
+from shoplm.cli import sentiment as sentiment_commands
 from shoplm.cli import serve as serve_commands
 from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings, open_store, progress_bar
 from shoplm.errors import InputError, ShoplmError
@@ -89,6 +90,8 @@ def ingest(
         encoded = jobs.encode_catalog(store, settings, progress=console.is_terminal and not as_json)
         if not as_json:
             console.print(f"[green]✓[/] item texts encoded ({encoded.count - encoded.cache_hits:,} new)")
+    if report.accepted:
+        _score_new_reviews(store, settings, [kind], quiet=as_json)
     if report.accepted == 0 and report.rejected and report.duplicates == 0:
         raise typer.Exit(2)
 
@@ -117,6 +120,23 @@ def import_(
         reports = importer.run(path, store=store, settings=settings, progress=update)
     for report in reports:
         _print_report(report)
+    _score_new_reviews(store, settings, [r.kind for r in reports if r.accepted])
+
+
+def _score_new_reviews(store: Any, settings: Any, kinds: list[str], *, quiet: bool = False) -> None:
+    """Review sentiment right after reviews arrive (settings.sentiment.score_on_ingest; shoplm.app.reviews)."""
+    if "reviews" not in kinds:
+        return
+    from shoplm.app.reviews import after_ingest
+
+    try:
+        with progress_bar("scoring review sentiment") as update:
+            scored = after_ingest(store, settings, kinds, progress=update)
+    except ShoplmError as exc:  # the reviews are stored either way: say so, and how to score them later
+        console.print(f"[yellow]warning:[/] review sentiment not scored ({exc}); run `shoplm reviews analyze`")
+        return
+    if scored is not None and not quiet:
+        console.print(f"[green]✓[/] sentiment: {scored.summary()}")
 
 
 @app.command()
@@ -437,6 +457,7 @@ for domain_commands in (
     db_commands,
     federated_commands,
     # Issue 12's domains add their commands here (each module: register(app, bench_app)).
+    sentiment_commands,
     command_groups,  # last: adds the shared groups (reviews, insight, ads, ctr, experiments) that have commands
 ):
     domain_commands.register(app, bench_app)

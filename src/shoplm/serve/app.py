@@ -44,10 +44,12 @@ from shoplm.serve.routers import (
     customers,
     dashboard,
     dashboard_analytics,
+    dashboard_sentiment,
     erasure,
     events,
     forecast,
     health,
+    insight_sentiment,
     jobs,
     openai,
     pricing,
@@ -82,9 +84,11 @@ ROUTERS = (
     assistant.router,
     openai.router,
     jobs.router,
+    insight_sentiment.router,
     health.router,
     dashboard.router,
     dashboard_analytics.router,
+    dashboard_sentiment.router,
 )
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import delete, func, insert, select
 
+from shoplm.store.schema import items as items_table
 from shoplm.store.schema import review_sentiment as sentiment_table
 from shoplm.store.schema import reviews as reviews_table
 
@@ -50,7 +51,7 @@ COLUMNS = (
     "scored_ms",
 )
 #: the columns :meth:`ReviewSentimentRepository.frame` returns (the score joined with its review)
-FRAME_COLUMNS = ("review_id", "item_id", "ts_ms", "rating", "language", *COLUMNS[2:])
+FRAME_COLUMNS = ("review_id", "item_id", "ts_ms", "rating", "language", *COLUMNS[1:])
 _BATCH = 500
 
 
@@ -179,7 +180,7 @@ class ReviewSentimentRepository:
             ['review_id', 'item_id', 'ts_ms']
         """
         r, s = reviews_table.c, sentiment_table.c
-        columns = [r.review_id, r.item_id, r.ts_ms, r.rating, r.language, *[s[name] for name in COLUMNS[2:]]]
+        columns = [r.review_id, r.item_id, r.ts_ms, r.rating, r.language, *[s[name] for name in COLUMNS[1:]]]
         statement = select(*columns).join_from(reviews_table, sentiment_table, r.review_id == s.review_id)
         if item_ids is not None:
             statement = statement.where(r.item_id.in_([str(i) for i in item_ids]))
@@ -234,6 +235,42 @@ class ReviewSentimentRepository:
             "mean_rating_estimate": round(rating_sum / scored, 3) if scored else None,
             "mean_p_positive": round(p_sum / scored, 4) if scored else None,
         }
+
+    def counts_by_category(self, *, level: int = 1, limit: int = 12) -> list[dict[str, Any]]:
+        """Scored reviews per item category and polarity, the categories with most reviews first.
+
+        Args:
+            level: how many levels of the ``A > B > C`` category path name a group (1: top level).
+            limit: at most this many categories.
+
+        Returns:
+            ``[{"category", "positive", "neutral", "negative", "total"}]``; reviews of items not in
+            the catalog count under ``"(unknown)"``, of items without a category under ``"(none)"``.
+        """
+        r, s, i = reviews_table.c, sentiment_table.c, items_table.c
+        statement = (
+            select(i.category, s.polarity, func.count())
+            .select_from(
+                reviews_table.join(sentiment_table, r.review_id == s.review_id).outerjoin(
+                    items_table, i.item_id == r.item_id
+                )
+            )
+            .where(s.skipped == "", s.polarity.is_not(None))
+            .group_by(i.category, s.polarity)
+        )
+        groups: dict[str, dict[str, Any]] = {}
+        with self._store.engine.connect() as conn:
+            for category, polarity, n in conn.execute(statement):
+                if category is None:
+                    name = "(unknown)"
+                else:
+                    name = " > ".join(p.strip() for p in str(category).split(">")[: max(level, 1)]) or "(none)"
+                group = groups.setdefault(
+                    name, {"category": name, "positive": 0, "neutral": 0, "negative": 0, "total": 0}
+                )
+                group[polarity] = group.get(polarity, 0) + int(n)
+                group["total"] += int(n)
+        return sorted(groups.values(), key=lambda g: (-g["total"], g["category"]))[:limit]
 
     def count(self) -> int:
         """How many reviews have a stored score (skipped ones included)."""
