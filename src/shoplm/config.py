@@ -268,6 +268,27 @@ class SentimentSettings(BaseModel):
     batch_size: int = Field(default=256, ge=1, le=10_000, description="reviews scored and stored per batch")
 
 
+class ChannelLimit(BaseModel):
+    """The most characters an ad of one channel may have, per language (a CJK character counts one)."""
+
+    zh: int = Field(ge=1, le=2000)
+    en: int = Field(ge=1, le=2000)
+
+
+class AdsSettings(BaseModel):
+    """Ad copy (``shoplm ads write``, ``POST /v1/ads/write``): channel lengths and banned words."""
+
+    channel_limits: dict[str, ChannelLimit] = Field(
+        default_factory=lambda: {
+            "search": ChannelLimit(zh=30, en=90),
+            "feed": ChannelLimit(zh=60, en=150),
+            "push": ChannelLimit(zh=30, en=60),
+        },
+        description="channel -> most characters per language (search: a search-ad line; push: a locked-screen body)",
+    )
+    banned_words: list[str] = Field(default_factory=list, description="words no ad may contain (besides each call's)")
+
+
 class Settings(BaseSettings):
     """Everything configurable in shoplm, typed and validated once."""
 
@@ -300,6 +321,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     privacy: PrivacySettings = PrivacySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    ads: AdsSettings = AdsSettings()
     sentiment: SentimentSettings = SentimentSettings()
     experiments: ExperimentSettings = ExperimentSettings()
     seed: int = 0

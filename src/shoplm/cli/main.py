@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from shoplm.cli import ads as ads_commands
 from shoplm.cli import assistant as assistant_commands
 from shoplm.cli import customers as customer_commands
 from shoplm.cli import db as db_commands
@@ -458,6 +459,7 @@ for domain_commands in (
     federated_commands,
     # Issue 12's domains add their commands here (each module: register(app, bench_app)).
     sentiment_commands,
+    ads_commands,
     command_groups,  # last: adds the shared groups (reviews, insight, ads, ctr, experiments) that have commands
 ):
     domain_commands.register(app, bench_app)

@@ -39,10 +39,12 @@ from shoplm.serve.errors import BodyTooLarge, error_body, install_error_handlers
 from shoplm.serve.live import LiveModels
 from shoplm.serve.metrics import Metrics, MetricsMiddleware
 from shoplm.serve.routers import (
+    ads,
     assistant,
     catalog,
     customers,
     dashboard,
+    dashboard_ads,
     dashboard_analytics,
     dashboard_sentiment,
     erasure,
@@ -85,9 +87,11 @@ ROUTERS = (
     openai.router,
     jobs.router,
     insight_sentiment.router,
+    ads.router,
     health.router,
     dashboard.router,
     dashboard_analytics.router,
+    dashboard_ads.router,
     dashboard_sentiment.router,
 )
 
