@@ -58,3 +58,9 @@ def test_the_customers_own_words_never_ground_a_promise() -> None:
     assert check_faithfulness(
         "We have started a refund for order O0000123.", [*FACTS[:1], Fact("refund_amount", "¥5", "o")]
     ).ok
+
+
+def test_numbers_inside_ids_and_dates_ground_no_amount() -> None:
+    facts = [Fact("order_id", "O0000034", "o"), Fact("order_date", "2026-06-10", "o")]
+    assert check_faithfulness("Enjoy 34% off, delivered within 6 days.", facts).unsupported == ["34%", "6 days"]
+    assert check_faithfulness("Order O0000034 of 2026-06-10.", facts).ok

@@ -107,6 +107,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
         # The assistant's ground: orders (ingested after training, so the recommenders are
         # trained on events alone as before) and the shop's policies where the assistant looks.
         ingest("orders", manifest.files["orders"], store=store, settings=settings)
+        # Reviews (with their orders above): review insight and reply drafting read them.
+        ingest("reviews", manifest.files["reviews"], store=store, settings=settings)
         # The analytics results the routes and the dashboard's panels serve.
         for job in (
             analytics.run_churn,

@@ -98,6 +98,7 @@ class ReviewReplies:
         self.store = store
         self.settings = settings
         self._generator = generator
+        self._given_model = generator is not None and not isinstance(generator, TemplateGenerator)
         self._policy_index = policy_index
         self._lock = threading.Lock()
 
@@ -112,7 +113,7 @@ class ReviewReplies:
             raise InputError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
         if backend == "template":
             return TemplateGenerator()
-        if backend == "llm" and self._generator is None and self.settings.generator.kind == "template":
+        if backend == "llm" and not self._given_model and self.settings.generator.kind == "template":
             raise InputError(
                 "no language model is configured (generator.kind = 'template'): set generator.kind to "
                 "'openai' (with generator.base_url) or 'llama_cpp' (with generator.gguf_path), "

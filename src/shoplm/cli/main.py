@@ -27,6 +27,7 @@ from shoplm.cli import ops as ops_commands
 from shoplm.cli import pricing as pricing_commands
 from shoplm.cli import privacy as privacy_commands
 from shoplm.cli import privacy_admin as privacy_admin_commands
+from shoplm.cli import replies as reply_commands
 from shoplm.cli import risk as risk_commands
 from shoplm.cli import scale as scale_commands
 from shoplm.cli import segments as segment_commands
@@ -460,6 +461,7 @@ for domain_commands in (
     # Issue 12's domains add their commands here (each module: register(app, bench_app)).
     sentiment_commands,
     ads_commands,
+    reply_commands,
     command_groups,  # last: adds the shared groups (reviews, insight, ads, ctr, experiments) that have commands
 ):
     domain_commands.register(app, bench_app)

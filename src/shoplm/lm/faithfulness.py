@@ -100,6 +100,7 @@ _PROMISE_RES: dict[str, re.Pattern[str]] = {
     )
     for kind, phrases in POLICY_PROMISES.items()
 }
+_ID_OR_DATE = re.compile(_CLAIM_PATTERNS[0][1].pattern + "|" + _CLAIM_PATTERNS[-1][1].pattern)
 #: Fact keys holding the customer's own words: they never ground a policy promise.
 CUSTOMER_TEXT_KEYS = frozenset({"review_text", "review", "customer_message", "message", "question", "complaint"})
 
@@ -167,7 +168,8 @@ def check_faithfulness(text: str, facts: Sequence[Fact] | Sequence[str]) -> Fait
         for f in facts
         if not (isinstance(f, Fact) and f.key.strip().lower() in CUSTOMER_TEXT_KEYS)
     )
-    numbers = _numbers(grounding)
+    # Dates and ids are claims of their own: "2026-06-10" or "O0000034" grounds no "6%" or "34 元".
+    numbers = _numbers(_ID_OR_DATE.sub(" ", grounding))
     dates = {_date_key(m.group(0)) for m in _CLAIM_PATTERNS[0][1].finditer(grounding)}
     found = claims(text)
     unsupported = []

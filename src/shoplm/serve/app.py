@@ -46,6 +46,7 @@ from shoplm.serve.routers import (
     dashboard,
     dashboard_ads,
     dashboard_analytics,
+    dashboard_replies,
     dashboard_sentiment,
     erasure,
     events,
@@ -57,6 +58,7 @@ from shoplm.serve.routers import (
     pricing,
     recommendations,
     reports,
+    review_replies,
     risk,
     segments,
     users,
@@ -88,11 +90,13 @@ ROUTERS = (
     jobs.router,
     insight_sentiment.router,
     ads.router,
+    review_replies.router,
     health.router,
     dashboard.router,
     dashboard_analytics.router,
     dashboard_ads.router,
     dashboard_sentiment.router,
+    dashboard_replies.router,
 )
 
 
