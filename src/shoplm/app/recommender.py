@@ -38,7 +38,7 @@ from shoplm.lm.texts import item_texts
 from shoplm.recommend.answers import AnswerCache
 from shoplm.recommend.base import CandidateSource
 from shoplm.recommend.catalog import CATALOG_COLUMNS, CatalogView
-from shoplm.recommend.components import SOURCES, TrainingInputs
+from shoplm.recommend.components import SCENES, SOURCES, TrainingInputs
 from shoplm.recommend.engine import Recommendation, RecommendationEngine
 from shoplm.recommend.profiles import UserProfile, build_profile, price_medians
 from shoplm.recommend.rules import BusinessRules
@@ -100,6 +100,7 @@ class ShopRecommender:
         self._lists_available = False  # does the store hold batch-scored lists of this version?
         self._lists_checked_at = float("-inf")
         self.answers = AnswerCache(settings.recommend.answer_cache if settings else 0)
+        self._strategies: dict[str, tuple[int, RecommendationEngine]] = {}  # A/B arms' engines by source
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -184,6 +185,7 @@ class ShopRecommender:
         cached_only: bool = False,
         min_price: float | None = None,
         max_price: float | None = None,
+        strategy: str = "default",
     ) -> list[Recommendation] | None:
         """Recommendations for a user (``None`` or unknown: cold start) in a scene.
 
@@ -196,6 +198,8 @@ class ShopRecommender:
                 misses off its event loop.
             min_price, max_price: a price band on top of ``rules`` (or the shop's rules), e.g.
                 the assistant's "a gift under 50".
+            strategy: ``default`` (every source and the ranker), ``popular`` or one source's name
+                alone (an A/B test's arm, :meth:`strategy_engine`).
 
         Returns:
             The ``k`` best items, best first, each with a reason (None: ``cached_only`` and not cached).
@@ -221,21 +225,63 @@ class ShopRecommender:
                 cart=cart,
                 query=query,
             )
+            if strategy != "default":
+                key = (strategy, key)
             cached = self.answers.get(key)
             if cached is not None:
                 return cached
         if cached_only:
             return None
         answer = None
-        if key is not None and user_id and scene == "home" and not (item_id or cart or query or session):
+        engine = self.strategy_engine(strategy)
+        if (
+            engine is self.engine
+            and key is not None
+            and user_id
+            and scene == "home"
+            and not (item_id or cart or query or session)
+        ):
             answer = self._precomputed(self.user_key(user_id, pseudonymous=pseudonymous), history, purchased, k)
         if answer is None:
-            answer = self.engine.recommend(
+            answer = engine.recommend(
                 history, scene=scene, k=k, item_id=item_id, cart=cart, query=query, purchased=purchased, rules=rules
             )
         if key is not None:
             self.answers.put(key, answer)
         return answer
+
+    def strategy_engine(self, strategy: str) -> RecommendationEngine:
+        """The engine serving ``strategy``: the live one for ``default``, else one source alone.
+
+        ``popular`` is the popularity source; any other name is a source of the live engine, fused
+        with nothing else and without the ranker (search scenes still match the query by text).
+        A strategy whose source this model version lacks serves ``default``. Built once per
+        engine generation (a refresh or new items rebuild it).
+        """
+        name = "popularity" if strategy == "popular" else strategy
+        if strategy == "default" or name not in self.engine.sources:
+            return self.engine
+        live = self.engine
+        built = self._strategies.get(name)
+        if built is not None and built[0] == live.generation:
+            return built[1]
+        sources = {name: live.sources[name]}
+        text = live.text_source
+        if text is not None:
+            sources[text] = live.sources[text]
+        weights = {scene: {name: 1.0} for scene in SCENES}
+        if text is not None:
+            weights["search"] = {text: 1.0, name: 0.25} if name != text else {text: 1.0}
+        engine = RecommendationEngine(
+            live.catalog,
+            sources,
+            rules=live.rules,
+            query_encoder=live.query_encoder,
+            candidates_per_source=live.candidates_per_source,
+            scene_weights=weights,
+        )
+        self._strategies[name] = (live.generation, engine)
+        return engine
 
     def precompute(self, user_keys: Sequence[str], *, k: int = 10, pause: float = 0.002) -> int:
         """Compute and cache the home answers of these (pseudonymous) users ahead of their requests.

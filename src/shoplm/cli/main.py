@@ -20,6 +20,7 @@ from shoplm.cli import ads as ads_commands
 from shoplm.cli import assistant as assistant_commands
 from shoplm.cli import customers as customer_commands
 from shoplm.cli import db as db_commands
+from shoplm.cli import experiments as experiment_commands
 from shoplm.cli import federated as federated_commands
 from shoplm.cli import forecast as forecast_commands
 from shoplm.cli import groups as command_groups
@@ -459,6 +460,7 @@ for domain_commands in (
     db_commands,
     federated_commands,
     # Issue 12's domains add their commands here (each module: register(app, bench_app)).
+    experiment_commands,
     sentiment_commands,
     ads_commands,
     reply_commands,

@@ -134,8 +134,7 @@ def validate_arms(arms: Sequence[Arm | dict[str, Any]], strategies: Collection[s
     for arm in parsed:
         if not _ARM_NAME.match(arm.name):
             raise InputError(
-                f"arm name {arm.name!r}: use 1-16 lower-case letters, digits, '_' or '-' "
-                "(a letter or digit first)",
+                f"arm name {arm.name!r}: use 1-16 lower-case letters, digits, '_' or '-' (a letter or digit first)",
                 field="arms",
             )
         if arm.strategy not in strategies:

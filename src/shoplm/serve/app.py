@@ -46,10 +46,12 @@ from shoplm.serve.routers import (
     dashboard,
     dashboard_ads,
     dashboard_analytics,
+    dashboard_experiments,
     dashboard_replies,
     dashboard_sentiment,
     erasure,
     events,
+    experiments,
     forecast,
     health,
     insight_sentiment,
@@ -88,6 +90,7 @@ ROUTERS = (
     assistant.router,
     openai.router,
     jobs.router,
+    experiments.router,
     insight_sentiment.router,
     ads.router,
     review_replies.router,
@@ -97,6 +100,7 @@ ROUTERS = (
     dashboard_ads.router,
     dashboard_sentiment.router,
     dashboard_replies.router,
+    dashboard_experiments.router,
 )
 
 

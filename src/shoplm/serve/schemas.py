@@ -129,6 +129,8 @@ class RecommendationList(BaseModel):
     cold_start: bool = Field(description="true when nothing is known of the user yet")
     model_version: str
     items: list[Recommended]
+    experiment: str | None = Field(default=None, description="the A/B test the user is in on this scene, if any")
+    arm: str | None = Field(default=None, description="the experiment's arm served (see /v1/experiments)")
 
 
 class CategoryShare(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Annotated, Any
 
@@ -9,10 +10,12 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from shoplm.app.experiments import exposure_row
 from shoplm.app.recommender import ShopRecommender
 from shoplm.recommend.engine import Scene
 from shoplm.serve.deps import ServiceState, get_recommender, get_state, json_response, require
 from shoplm.serve.errors import ERROR_RESPONSES
+from shoplm.serve.routers.experiments import running_experiments
 from shoplm.serve.schemas import RecommendationList
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=ERROR_RESPONSES)
@@ -84,7 +87,17 @@ async def recommendations(
 ) -> Response:
     """Unknown users get a cold-start list (popular and fresh items) and ``cold_start: true``."""
     cart_ids = [part.strip() for value in cart for part in value.split(",") if part.strip()]
-    answer = await recommendation_answer(
-        get_state(request), shop, user_id, scene, k=k, item_id=item_id, cart=cart_ids, query=query
-    )
-    return json_response(answer)
+    state = get_state(request)
+    options: dict[str, Any] = {"k": k, "item_id": item_id, "cart": cart_ids, "query": query}
+    # An A/B test on this scene: the user's arm decides the strategy (users only: they are the unit).
+    running = running_experiments(request)
+    experiment = running.for_scene(scene) if user_id else None
+    if experiment is None:
+        return json_response(await recommendation_answer(state, shop, user_id, scene, **options))
+    user_key = shop.user_key(user_id)  # type: ignore[arg-type]
+    arm = experiment.assign(user_key)
+    answer = await recommendation_answer(state, shop, user_id, scene, strategy=arm.strategy, **options)
+    exposure = exposure_row(experiment, arm, user_key, int(time.time() * 1000))
+    if running.first_time(exposure["event_id"]):
+        state.events.submit([exposure])  # committed by the event writer; the answer does not wait for it
+    return json_response({**answer, "experiment": experiment.experiment_id, "arm": arm.name})

@@ -1,0 +1,186 @@
+"""``/v1/experiments``: A/B tests of recommendation strategies (create and stop: admin; reports: read).
+
+The recommendation route asks :func:`running_experiments` which experiment runs on its scene
+(cached for ``[experiments] cache_seconds``), serves the user's arm and logs the exposure; see
+:mod:`shoplm.app.experiments`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from shoplm.app.experiments import Experiments, RunningExperiments
+from shoplm.recommend.engine import Scene
+from shoplm.serve.deps import get_state, json_response, require
+from shoplm.serve.errors import ERROR_RESPONSES, ErrorResponse
+
+router = APIRouter(prefix="/v1", tags=["experiments"], responses=ERROR_RESPONSES)
+
+_NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such experiment"}}
+_CONFLICT = {409: {"model": ErrorResponse, "description": "another experiment runs on the scene, or stopped already"}}
+ExperimentId = Annotated[str, Path(min_length=1, max_length=64, description="the experiment's id")]
+
+
+class ArmIn(BaseModel):
+    name: str = Field(min_length=1, max_length=16, description="1-16 of a-z, 0-9, '_' and '-'")
+    strategy: str = Field(
+        min_length=1, max_length=64, description="default, popular, or a source: sequential, als, cooccurrence, ..."
+    )
+    weight: float = Field(
+        allow_inf_nan=False, description="traffic share in percent (all arms: 100) or as a share of 1"
+    )
+
+
+class ExperimentIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    arms: list[ArmIn] = Field(max_length=20, description="two or more; the first is the control")
+    scene: Scene = "home"
+    metric: Literal["ctr", "conversion"] = Field(default="ctr", description="the primary metric")
+
+
+class ArmOut(BaseModel):
+    name: str
+    strategy: str
+    weight: float = Field(description="share of the traffic, of 1")
+
+
+class ExperimentOut(BaseModel):
+    experiment_id: str
+    name: str
+    scene: str
+    arms: list[ArmOut]
+    metric: str
+    status: Literal["running", "stopped"]
+    created_ms: int
+    start_ms: int
+    stop_ms: int | None
+
+
+class Proportion(BaseModel):
+    value: float | None = Field(description="null without exposed users")
+    low: float | None
+    high: float | None
+
+
+class Difference(BaseModel):
+    value: float
+    low: float
+    high: float
+
+
+class SequentialTest(BaseModel):
+    p_value: float = Field(description="always-valid mSPRT p-value: safe to read at any time")
+    looks: int
+    significant: bool
+    verdict: str
+
+
+class ArmReport(BaseModel):
+    name: str
+    strategy: str
+    weight: float
+    control: bool
+    exposed: int = Field(description="users shown this arm")
+    clickers: int = Field(description="exposed users who clicked after their first exposure")
+    converters: int = Field(description="exposed users who purchased after their first exposure")
+    ctr: Proportion
+    conversion: Proportion
+    difference: dict[str, Difference] | None = Field(description="vs control per metric; null: not enough data")
+    sequential: dict[str, SequentialTest] | None = Field(description="mSPRT per metric; null: not enough data")
+
+
+class DayArm(BaseModel):
+    exposed: int
+    rate: float | None
+
+
+class Day(BaseModel):
+    day: str
+    arms: dict[str, DayArm]
+
+
+class ExperimentReport(ExperimentOut):
+    enough_data: bool
+    summary: str = Field(description="'not enough data: ...' until every arm has its minimum of exposed users")
+    alpha: float
+    tau2: float
+    min_exposed_per_arm: int
+    arms: list[ArmReport]  # type: ignore[assignment]
+    days: list[Day] = Field(description="cumulative exposed users and the primary metric per arm, per UTC day")
+
+
+class ExperimentReports(BaseModel):
+    experiments: list[ExperimentReport]
+
+
+def experiments_service(request: Request) -> Experiments:
+    state = get_state(request)
+    return Experiments(state.store, state.settings.experiments)
+
+
+def running_experiments(request: Request) -> RunningExperiments:
+    """The process's cache of running experiments (made on first use)."""
+    app_state = request.app.state
+    cache = getattr(app_state, "shoplm_experiments", None)
+    if cache is None:
+        state = get_state(request)
+        cache = RunningExperiments(state.store, ttl=state.settings.experiments.cache_seconds)
+        app_state.shoplm_experiments = cache
+    return cache  # type: ignore[no-any-return]
+
+
+@router.post(
+    "/experiments",
+    response_model=ExperimentOut,
+    status_code=201,
+    summary="Start an A/B test of recommendation strategies",
+    dependencies=[Depends(require("admin"))],
+    responses=_CONFLICT,
+)
+def create_experiment(body: ExperimentIn, request: Request) -> Response:
+    """422 for an unknown strategy, one arm, duplicate names or weights that are not positive or do not sum
+    to 100; 409 when an experiment runs on the scene already."""
+    made = experiments_service(request).create(
+        body.name, [a.model_dump() for a in body.arms], scene=body.scene, metric=body.metric
+    )
+    return json_response(made, status_code=201)
+
+
+@router.post(
+    "/experiments/{experiment_id}/stop",
+    response_model=ExperimentOut,
+    summary="Stop a running experiment",
+    dependencies=[Depends(require("admin"))],
+    responses={**_NOT_FOUND, **_CONFLICT},
+)
+def stop_experiment(experiment_id: ExperimentId, request: Request) -> Response:
+    """409 when it is stopped already."""
+    return json_response(experiments_service(request).stop(experiment_id))
+
+
+@router.get(
+    "/experiments",
+    response_model=ExperimentReports,
+    summary="The newest experiments with CTR and conversion per arm",
+    dependencies=[Depends(require("read"))],
+)
+def list_experiments(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Response:
+    service = experiments_service(request)
+    found = service.list_experiments()[:limit]
+    return json_response({"experiments": [service.report(e["experiment_id"]) for e in found]})
+
+
+@router.get(
+    "/experiments/{experiment_id}",
+    response_model=ExperimentReport,
+    summary="CTR and conversion per arm with intervals, and an always-valid sequential test",
+    dependencies=[Depends(require("read"))],
+    responses=_NOT_FOUND,
+)
+def get_experiment(experiment_id: ExperimentId, request: Request) -> Response:
+    """ "not enough data" (``enough_data: false``) until every arm has its minimum of exposed users."""
+    return json_response(experiments_service(request).report(experiment_id))

@@ -1,0 +1,102 @@
+"""``/v1/experiments`` and the recommendation route's arms: assignment, strategies, exposures, reports."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shoplm.serve import create_app
+from tests.serve.conftest import Shop
+
+ARMS = [
+    {"name": "control", "strategy": "default", "weight": 50},
+    {"name": "treatment", "strategy": "popular", "weight": 50},
+]
+
+
+@pytest.fixture(scope="module")
+def client(shop: Shop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    target = tmp_path_factory.mktemp("experiments") / "data"
+    shutil.copytree(shop.data_dir, target)
+    # No cache of the running experiments: a test sees its create and stop at once.
+    with TestClient(create_app(shop.settings(target, experiments={"cache_seconds": 0}))) as test_client:
+        yield test_client
+
+
+def _key(shop: Shop, scope: str) -> dict[str, str]:
+    return {"X-API-Key": shop.keys[scope]}
+
+
+@pytest.mark.parametrize(
+    ("arms", "message"),
+    [
+        ([ARMS[0]], "at least two arms"),
+        ([ARMS[0], {**ARMS[1], "name": "control"}], "duplicate arm name"),
+        ([ARMS[0], {**ARMS[1], "strategy": "crystal-ball"}], "unknown strategy"),
+        ([{**ARMS[0], "weight": -50}, {**ARMS[1], "weight": 150}], "positive"),
+        ([{**ARMS[0], "weight": 10}, ARMS[1]], "sum to 100"),
+    ],
+)
+def test_bad_experiments_are_422(client: TestClient, shop: Shop, arms: list[dict[str, object]], message: str) -> None:
+    answer = client.post("/v1/experiments", json={"name": "bad", "arms": arms}, headers=_key(shop, "admin"))
+    assert answer.status_code == 422 and message in answer.json()["error"]["message"]
+
+
+def test_an_experiment_from_creation_to_report_and_stop(client: TestClient, shop: Shop) -> None:
+    body = {"name": "popular on item pages", "arms": ARMS, "scene": "item_detail", "metric": "ctr"}
+    assert client.post("/v1/experiments", json=body, headers=_key(shop, "read")).status_code == 403
+    made = client.post("/v1/experiments", json=body, headers=_key(shop, "admin"))
+    assert made.status_code == 201, made.text
+    experiment_id = made.json()["experiment_id"]
+    assert client.post("/v1/experiments", json=body, headers=_key(shop, "admin")).status_code == 409  # one per scene
+
+    empty = client.get(f"/v1/experiments/{experiment_id}", headers=_key(shop, "read")).json()
+    assert not empty["enough_data"] and empty["summary"].startswith("not enough data")
+    assert client.get("/v1/experiments/unknown", headers=_key(shop, "read")).status_code == 404
+
+    arms: dict[str, str] = {}
+    for user in shop.users[:30]:
+        params = {"user_id": user, "scene": "item_detail", "item_id": shop.items[0], "k": 5}
+        first = client.get("/v1/recommendations", params=params, headers=_key(shop, "read")).json()
+        again = client.get("/v1/recommendations", params=params, headers=_key(shop, "read")).json()
+        assert first["experiment"] == experiment_id and first["arm"] == again["arm"]  # the same arm every time
+        arms[user] = first["arm"]
+        sources = {name for item in first["items"] for name in item["sources"]}
+        if first["arm"] == "treatment":
+            assert sources <= {"popularity"}, sources  # popularity alone
+        else:
+            assert len(sources) > 1  # the live blend
+    assert set(arms.values()) == {"control", "treatment"}
+    # Another scene is not in the experiment.
+    home = client.get("/v1/recommendations", params={"user_id": shop.users[0]}, headers=_key(shop, "read")).json()
+    assert home.get("experiment") is None
+
+    # Exposures are committed by the event writer; then the users click.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        report = client.get(f"/v1/experiments/{experiment_id}", headers=_key(shop, "read")).json()
+        if sum(a["exposed"] for a in report["arms"]) == len(arms):
+            break
+        time.sleep(0.1)
+    assert sum(a["exposed"] for a in report["arms"]) == len(arms)
+    clickers = [u for u, arm in arms.items() if arm == "treatment"]
+    events = [{"user_id": u, "item_id": shop.items[1], "event_type": "click"} for u in clickers]
+    assert client.post("/v1/events", json={"events": events}, headers=_key(shop, "write")).status_code == 200
+    report = client.get(f"/v1/experiments/{experiment_id}", headers=_key(shop, "read")).json()
+    treatment = next(a for a in report["arms"] if a["name"] == "treatment")
+    assert treatment["clickers"] == len(clickers) and treatment["ctr"]["value"] == 1.0
+    assert treatment["ctr"]["low"] < 1.0 and report["days"]
+    listed = client.get("/v1/experiments", headers=_key(shop, "read")).json()["experiments"]
+    assert experiment_id in [e["experiment_id"] for e in listed]
+
+    stop = f"/v1/experiments/{experiment_id}/stop"
+    assert client.post(stop, headers=_key(shop, "write")).status_code == 403
+    assert client.post(stop, headers=_key(shop, "admin")).json()["status"] == "stopped"
+    second = client.post(stop, headers=_key(shop, "admin"))
+    assert second.status_code == 409 and second.json()["error"]["code"] == "experiment_stopped"
+    params = {"user_id": shop.users[0], "scene": "item_detail", "item_id": shop.items[0]}
+    assert client.get("/v1/recommendations", params=params, headers=_key(shop, "read")).json().get("experiment") is None
