@@ -133,7 +133,7 @@ def bench_experiments(
     out: Annotated[
         Path | None, typer.Option("--out", help="write the report as JSON here (and a PNG chart beside it)")
     ] = None,
-    runs: Annotated[int, typer.Option(help="simulated experiments per setting")] = 2000,
+    runs: Annotated[int, typer.Option(help="simulated experiments per effect size")] = 5000,
     seed: Annotated[int, typer.Option(help="seed of the reported runs (validation uses other seeds)")] = 1,
 ) -> None:
     """Simulated A/A and A/B tests peeked at after every batch: naive z-tests vs the mSPRT."""

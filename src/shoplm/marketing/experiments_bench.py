@@ -84,7 +84,7 @@ def _procedures(
 
 
 def run_experiments_benchmark(
-    out: Path | None, *, runs: int = 2000, seed: int = 1, alpha: float = DEFAULT_ALPHA
+    out: Path | None, *, runs: int = 5000, seed: int = 1, alpha: float = DEFAULT_ALPHA
 ) -> dict[str, Any]:
     """Choose tau² on validation runs, then report type-I error, power and stopping time on fresh runs.
 
@@ -161,7 +161,7 @@ def _chart(report: dict[str, Any], path: Path) -> None:
     names = ("naive_peeking", "fixed_horizon", "msprt")
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(14, 4.2))
     alpha = report["protocol"]["alpha"]
-    left.bar(names, [report["type_i_error"][n] for n in names], color=["#d62728", "#7f7f7f", "#1f77b4"])
+    left.bar(names, [report["type_i_error"][n] for n in names], color=["C0", "C1", "C2"])  # as in the other panels
     left.axhline(alpha, color="black", linestyle="--", label=f"alpha = {alpha:g}")
     left.set_title("A/A: type-I error with a peek after every batch")
     left.legend()
