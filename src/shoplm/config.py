@@ -243,6 +243,7 @@ class SchedulerSettings(BaseModel):
     fraud: JobSchedule = JobSchedule(schedule="every 6h")
     alerts: JobSchedule = JobSchedule(schedule="every 5m")
     retention: JobSchedule = JobSchedule(schedule="daily 04:00")
+    opinion: JobSchedule = JobSchedule(schedule="daily 05:00")
 
 
 class ExperimentSettings(BaseModel):
@@ -289,6 +290,20 @@ class AdsSettings(BaseModel):
     banned_words: list[str] = Field(default_factory=list, description="words no ad may contain (besides each call's)")
 
 
+class OpinionSettings(BaseModel):
+    """Opinion monitoring (``shoplm insight alerts --run``, the ``opinion`` job): spikes of complaints."""
+
+    baseline_days: int = Field(default=28, ge=1, le=365, description="trailing days a day is compared with")
+    min_negative: int = Field(default=2, ge=1, description="fewest negative reviews in a day for it to be tested")
+    fdr: float = Field(default=0.05, gt=0, lt=1, description="false-discovery rate over all tests of a run (BH)")
+    alert_days: int = Field(
+        default=7, ge=1, description="the scheduled job raises alerts for spikes in the newest reviews' last N days"
+    )
+    max_topic_reviews: int = Field(
+        default=5000, ge=10, description="newest negative reviews clustered into complaint topics"
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable in shoplm, typed and validated once."""
 
@@ -321,9 +336,10 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     privacy: PrivacySettings = PrivacySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    opinion: OpinionSettings = OpinionSettings()
     ads: AdsSettings = AdsSettings()
-    sentiment: SentimentSettings = SentimentSettings()
     experiments: ExperimentSettings = ExperimentSettings()
+    sentiment: SentimentSettings = SentimentSettings()
     seed: int = 0
 
     @classmethod

@@ -1,4 +1,4 @@
-"""The scheduler: retraining, forecasts, churn and fraud alerts, webhook delivery and retention, at set times.
+"""The scheduler: retraining, forecasts, churn, fraud and opinion alerts, webhook delivery and retention, at set times.
 
 Each job has a schedule in UTC (``Settings.scheduler``): ``every 6h`` runs at the multiples of six
 hours since midnight UTC, ``daily 03:00`` once a day at 03:00. A job is due when the first slot
@@ -169,6 +169,16 @@ def _alerts(ctx: JobContext) -> str:
     return f"delivered {len(report.delivered)} pending alerts"
 
 
+def _opinion(ctx: JobContext) -> str:
+    from shoplm.app.opinion import run_scheduled
+
+    found = run_scheduled(ctx.store, ctx.settings)
+    return (
+        f"{found['reviews']} reviews, {found['alerts']} complaint spikes, {found['new_alerts']} new alerts, "
+        f"{found['delivered']} delivered, {found['delivery_failed']} not delivered"
+    )
+
+
 def _retention(ctx: JobContext) -> str:
     from shoplm.app.retention import apply_retention
 
@@ -182,6 +192,7 @@ JOBS: dict[str, JobFunction] = {
     "forecast": _forecast,
     "churn": _churn,
     "fraud": _fraud,
+    "opinion": _opinion,
     "alerts": _alerts,
 }
 

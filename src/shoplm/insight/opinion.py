@@ -12,9 +12,12 @@ against the key's trailing ``baseline_days`` days (that day excluded), two ways:
   whose Gamma comes from the key's baseline negatives per day plus ``prior_days`` days at the
   level's trailing average per key.
 
-A cell's p-value is the smaller of the two, doubled (Bonferroni over the two tests), and the
-Benjamini-Hochberg procedure (``statsmodels.stats.multitest.multipletests``) keeps the false
-discovery rate of all cells tested in one run at ``fdr``. Flagged days of the same key at most
+Benjamini-Hochberg (``statsmodels.stats.multitest.multipletests``) runs within each family of
+tests at ``fdr`` divided by the number of families, so the false discovery rate of all alerts
+of one run stays at most ``fdr``. The share family holds every day with at least
+``min_negative`` reviews (a day with fewer could never reach the minimum: Tarone's rule); the
+volume family holds every day of every key in the tested range, days below the minimum counting
+as p = 1, so looking only at busy days does not fool it. Flagged days of the same key at most
 ``merge_gap_days`` apart form one alert (an episode) with the reviews that caused it.
 
 Two baselines run through the same counting and episode code: a 3-sigma z-score of today's
@@ -61,6 +64,7 @@ class OpinionConfig:
         prior_days: pseudo-days at the level's average negatives per key added to each key's baseline.
         tests: ``("share", "volume")`` or either one alone.
         merge_gap_days: flagged days of one key at most this far apart are one alert.
+        min_history_days: days the reviews must span before a day is tested (no baseline before).
         z: the z-score baseline's threshold (``method="zscore"``).
         rule_negatives: the fixed rule's count (``method="rule"``: that many negatives, share >= 0.5).
         max_reviews: reviews listed per alert (the negative ones of its flagged days, newest first).
@@ -73,6 +77,7 @@ class OpinionConfig:
     prior_days: float = 7.0
     tests: tuple[str, ...] = ("share", "volume")
     merge_gap_days: int = 2
+    min_history_days: int = 7
     z: float = 3.0
     rule_negatives: int = 3
     max_reviews: int = 20
@@ -126,12 +131,12 @@ class OpinionAlert:
 
 
 def _check(reviews: pd.DataFrame, levels: Sequence[str]) -> None:
-    missing = [c for c in (*REVIEW_COLUMNS, *levels) if c not in reviews.columns]
-    if missing:
-        raise InputError(f"reviews need the column(s) {missing}")
     unknown = [lv for lv in levels if lv not in LEVELS]
     if unknown:
         raise InputError(f"unknown level(s) {unknown}: use {', '.join(LEVELS)}")
+    missing = [c for c in (*REVIEW_COLUMNS, *levels) if c not in reviews.columns]
+    if missing:
+        raise InputError(f"reviews need the column(s) {missing}")
 
 
 def day_string(day: int | np.integer) -> str:
@@ -255,26 +260,44 @@ def _shop_trailing(frame: pd.DataFrame, window: int) -> tuple[dict[int, float], 
     return share, per_day, first
 
 
-def _p_values(cells: _Cells, tested: np.ndarray, frame: pd.DataFrame, config: OpinionConfig, n_keys: int) -> np.ndarray:
+def _p_values(
+    cells: _Cells, frame: pd.DataFrame, config: OpinionConfig, since_day: int | None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Share and volume p-values of every cell (NaN: not a test) and the number of volume tests.
+
+    Share tests are the days with at least ``min_negative`` reviews: a day with fewer could not
+    reach the minimum whatever its reviews said (Tarone's rule for discrete tests), and given its
+    count of reviews the test is exact. Volume tests are every day of every key in the tested
+    range, with or without reviews; those below the minimum count as p = 1 (they are not
+    computed, only counted), so BH is not fooled by looking at busy days only.
+    """
     from scipy.stats import betabinom, nbinom
 
-    share, per_day, first = _shop_trailing(frame, config.baseline_days)
-    day = cells.day[tested]
-    shop_share = np.clip(np.array([share[int(d)] for d in day]), 1e-3, 1 - 1e-3)
-    level_rate = np.maximum(np.array([per_day[int(d)] for d in day]) / max(n_keys, 1), 1e-4)
-    n, neg = cells.n[tested], cells.neg[tested]
-    base_n, base_neg = cells.base_n[tested], cells.base_neg[tested]
-    parts = []
+    share_by_day, per_day_by_day, first = _shop_trailing(frame, config.baseline_days)
+    begin = first + config.min_history_days if since_day is None else max(first + config.min_history_days, since_day)
+    in_range = cells.day >= begin
+    n_keys = len(np.unique(cells.key))
+    p_share = np.full(len(cells.day), np.nan)
+    p_volume = np.full(len(cells.day), np.nan)
     if "share" in config.tests:
-        alpha = config.prior_strength * shop_share + base_neg
-        beta = config.prior_strength * (1 - shop_share) + (base_n - base_neg)
-        parts.append(betabinom.sf(neg - 1, n, alpha, beta))
+        rows = np.flatnonzero(in_range & (cells.n >= config.min_negative))
+        shop_share = np.clip(np.array([share_by_day[int(d)] for d in cells.day[rows]]), 1e-3, 1 - 1e-3)
+        alpha = config.prior_strength * shop_share + cells.base_neg[rows]
+        beta = config.prior_strength * (1 - shop_share) + (cells.base_n[rows] - cells.base_neg[rows])
+        p = betabinom.sf(cells.neg[rows] - 1, cells.n[rows], alpha, beta)
+        p_share[rows] = np.where(cells.neg[rows] >= config.min_negative, p, 1.0)
+    n_volume = 0
     if "volume" in config.tests:
+        rows = np.flatnonzero(in_range & (cells.neg >= config.min_negative))
+        day = cells.day[rows]
+        level_rate = np.array([per_day_by_day[int(d)] for d in day]) / max(n_keys, 1)
         days_seen = np.minimum(config.baseline_days, np.maximum(day - first, 0)).astype(np.float64)
-        shape = config.prior_days * level_rate + base_neg
+        shape = config.prior_days * np.maximum(level_rate, 1e-4) + cells.base_neg[rows]
         rate = config.prior_days + days_seen
-        parts.append(nbinom.sf(neg - 1, shape, rate / (rate + 1.0)))
-    return np.minimum(1.0, len(parts) * np.min(np.vstack(parts), axis=0))
+        p_volume[rows] = nbinom.sf(cells.neg[rows] - 1, shape, rate / (rate + 1.0))
+        last = int(cells.day.max())
+        n_volume = n_keys * max(last - begin + 1, 0)
+    return p_share, p_volume, n_volume
 
 
 def detect_spikes(
@@ -310,23 +333,21 @@ def detect_spikes(
     if reviews.empty:
         return []
     found: list[tuple[str, _Cells, np.ndarray, np.ndarray]] = []  # level, cells, tested, score
+    volume_tests = 0
     for level in levels:
         frame = reviews[reviews[level].fillna("").astype(str) != ""]
         if frame.empty:
             continue
         cells = _cells(frame, level, config.baseline_days)
-        # Every day with at least min_negative reviews is a test of the run and counts in BH, its
-        # negatives below the minimum or not (then p = 1). Days with fewer reviews could never
-        # reach the minimum whatever they said, so they are no test (Tarone's rule for discrete tests).
-        counted = cells.n if method == "fdr" else cells.neg
-        tested = np.flatnonzero(counted >= config.min_negative)
-        if since_day is not None:
-            tested = tested[cells.day[tested] >= since_day]
         if method == "fdr":
-            score = np.ones(len(tested))
-            enough = cells.neg[tested] >= config.min_negative
-            score[enough] = _p_values(cells, tested[enough], reviews, config, n_keys=len(np.unique(cells.key)))
-        elif method == "zscore":
+            p_share, p_volume, n_volume = _p_values(cells, reviews, config, since_day)
+            tested = np.flatnonzero(~np.isnan(p_share) | ~np.isnan(p_volume))
+            found.append((level, cells, tested, np.vstack([p_share[tested], p_volume[tested]])))
+            volume_tests += n_volume
+            continue
+        begin = int(reviews["ts_ms"].min() // DAY_MS) + config.min_history_days
+        tested = np.flatnonzero((cells.neg >= config.min_negative) & (cells.day >= max(begin, since_day or begin)))
+        if method == "zscore":
             days_seen = float(config.baseline_days)
             mean = cells.base_neg[tested] / days_seen
             var = np.maximum(cells.base_neg_sq[tested] / days_seen - mean**2, 0.0)
@@ -337,15 +358,33 @@ def detect_spikes(
             score = (cells.neg[tested] >= config.rule_negatives) & (cells.neg[tested] * 2 >= cells.n[tested])
             score = score.astype(np.float64)
         found.append((level, cells, tested, score))
+    q_cells: list[np.ndarray] = []
     if method == "fdr":
+        # BH within each family of tests (share; volume with p = 1 for each key-day below the
+        # minimum count), each at fdr / families: the run's FDR stays at most fdr, since the
+        # false share of the union is at most the sum of the families' false shares.
         from statsmodels.stats.multitest import multipletests
 
-        p_all = np.concatenate([score for *_, score in found]) if found else np.zeros(0)
-        q_all = multipletests(p_all, alpha=config.fdr, method="fdr_bh")[1] if len(p_all) else p_all
-        offsets = np.cumsum([0] + [len(score) for *_, score in found])
+        stacked = np.hstack([pair for *_, pair in found]) if found else np.zeros((2, 0))
+        families = [row for row, name in enumerate(("share", "volume")) if name in config.tests]
+        q_stacked = np.full(stacked.shape, np.inf)
+        for row in families:
+            computed = ~np.isnan(stacked[row])
+            padding = max(volume_tests - int(computed.sum()), 0) if row == 1 else 0
+            p_family = np.r_[stacked[row][computed], np.ones(padding)]
+            if len(p_family):
+                q_family = multipletests(p_family, method="fdr_bh")[1][: int(computed.sum())]
+                q_stacked[row][computed] = np.minimum(q_family * len(families), 1.0)
+        raw = np.where(np.isnan(stacked), np.inf, stacked).min(axis=0)
+        q_min = q_stacked.min(axis=0)
+        offsets = np.cumsum([0] + [pair.shape[1] for *_, pair in found])
+        for i in range(len(found)):
+            level, cells, tested, _pair = found[i]
+            found[i] = (level, cells, tested, raw[offsets[i] : offsets[i + 1]])
+            q_cells.append(q_min[offsets[i] : offsets[i + 1]])
     alerts: list[OpinionAlert] = []
     for i, (level, cells, tested, score) in enumerate(found):
-        q = q_all[offsets[i] : offsets[i + 1]] if method == "fdr" else None
+        q = q_cells[i] if method == "fdr" else None
         if q is not None:
             flagged = q <= config.fdr
         else:
