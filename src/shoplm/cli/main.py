@@ -24,6 +24,7 @@ from shoplm.cli import experiments as experiment_commands
 from shoplm.cli import federated as federated_commands
 from shoplm.cli import forecast as forecast_commands
 from shoplm.cli import groups as command_groups
+from shoplm.cli import opinion as opinion_commands
 from shoplm.cli import ops as ops_commands
 from shoplm.cli import pricing as pricing_commands
 from shoplm.cli import privacy as privacy_commands
@@ -464,6 +465,7 @@ for domain_commands in (
     sentiment_commands,
     ads_commands,
     reply_commands,
+    opinion_commands,
     command_groups,  # last: adds the shared groups (reviews, insight, ads, ctr, experiments) that have commands
 ):
     domain_commands.register(app, bench_app)

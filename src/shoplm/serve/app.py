@@ -47,6 +47,7 @@ from shoplm.serve.routers import (
     dashboard_ads,
     dashboard_analytics,
     dashboard_experiments,
+    dashboard_opinion,
     dashboard_replies,
     dashboard_sentiment,
     erasure,
@@ -54,6 +55,7 @@ from shoplm.serve.routers import (
     experiments,
     forecast,
     health,
+    insight_opinion,
     insight_sentiment,
     jobs,
     openai,
@@ -94,6 +96,7 @@ ROUTERS = (
     insight_sentiment.router,
     ads.router,
     review_replies.router,
+    insight_opinion.router,
     health.router,
     dashboard.router,
     dashboard_analytics.router,
@@ -101,6 +104,7 @@ ROUTERS = (
     dashboard_sentiment.router,
     dashboard_replies.router,
     dashboard_experiments.router,
+    dashboard_opinion.router,
 )
 
 
