@@ -90,6 +90,7 @@ MODULES = [
     "shoplm.app.federated.intent",
     "shoplm.app.federated.seqrec",
     "shoplm.app.federated.bench",
+    "shoplm.insight.aspect_terms",
 ]
 
 

@@ -245,6 +245,7 @@ class AspectExtractor(Estimator):
             and negative prototypes differ by less than this.
         ngram_features: character n-gram vocabulary of each head (0: e5 vectors only).
         l2: the heads' L2 penalty; ``None`` picks it by cross-validation (see ``TextClassifier``).
+        calibration_folds: folds of the heads' temperature calibration (0: none, temperature 1).
         max_chars: a review is cut to this many characters (``truncated`` says so).
         max_sentences: at most this many sentences of a review are read.
         seed: fold assignment of the heads' calibration.
@@ -267,6 +268,7 @@ class AspectExtractor(Estimator):
         zero_shot_margin: float = 0.005,
         ngram_features: int = 3000,
         l2: float | None = None,
+        calibration_folds: int = 5,
         max_chars: int = 2000,
         max_sentences: int = 50,
         seed: int = 0,
@@ -277,6 +279,7 @@ class AspectExtractor(Estimator):
         self.zero_shot_margin = zero_shot_margin
         self.ngram_features = ngram_features
         self.l2 = l2
+        self.calibration_folds = calibration_folds
         self.max_chars = max_chars
         self.max_sentences = max_sentences
         self.seed = seed
@@ -303,6 +306,7 @@ class AspectExtractor(Estimator):
             encoder=self.encoder,
             ngram_features=self.ngram_features,
             l2=self.l2,
+            calibration_folds=self.calibration_folds,
             ngram_pinyin=False,
             ood_quantile=0.0,
             max_chars=_WEAK_CHARS,

@@ -35,7 +35,7 @@ __all__ = ["read_weak_polarity", "train_aspect_extractor"]
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 #: zero-shot grids: cosine similarity to a category prototype, positive-minus-negative similarity
-ZERO_SHOT_THRESHOLDS = (0.80, 0.82, 0.84, 0.86, 0.88, 0.90)
+ZERO_SHOT_THRESHOLDS = (0.84, 0.86, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95)
 ZERO_SHOT_MARGINS = (0.0, 0.005, 0.01, 0.02)
 
 

@@ -1,0 +1,80 @@
+"""``POST /v1/insight/aspects``: aspect terms, categories and polarities of review texts.
+
+The shipped extractor is loaded on the first request and kept for the life of the process
+(:func:`shoplm.insight.aspects.load_default_extractor`); extraction runs in the service's compute
+thread, so the event loop keeps answering meanwhile. Nothing is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from shoplm.serve.deps import get_state, json_response, require
+from shoplm.serve.errors import ERROR_RESPONSES
+
+router = APIRouter(prefix="/v1/insight/aspects", tags=["insight"], responses=ERROR_RESPONSES)
+
+#: most texts one request may analyse (each new clause costs the encoder ~10 ms)
+MAX_TEXTS = 100
+
+
+class AspectsRequest(BaseModel):
+    """Review texts (Chinese or English); ``languages`` ("zh"/"en"/null per text) skips detection."""
+
+    texts: list[Annotated[str, Field(max_length=100_000)]] = Field(min_length=1, max_length=MAX_TEXTS)
+    languages: list[Annotated[str, Field(pattern="^(zh|en)$")] | None] | None = Field(
+        default=None, description="one per text when given"
+    )
+
+
+class AspectOut(BaseModel):
+    """One opinion: ``term`` is null for an implicit aspect; offsets index the cleaned ``text``."""
+
+    term: str | None
+    category: str = Field(
+        description="quality, price, shipping, service, size, packaging, taste, battery, screen or other"
+    )
+    polarity: str = Field(description="positive, negative or neutral")
+    confidence: float
+    start: int | None
+    end: int | None
+    sentence: int
+
+
+class ReviewAspectsOut(BaseModel):
+    """A text's aspects; ``skipped`` (``empty``, ``unsupported_language``) leaves them empty."""
+
+    text: str = Field(description="the text as read: HTML and emoji removed, cut at max_chars")
+    language: str | None
+    skipped: str | None
+    truncated: bool
+    aspects: list[AspectOut]
+
+
+class AspectsList(BaseModel):
+    results: list[ReviewAspectsOut]
+
+
+@router.post(
+    "",
+    response_model=AspectsList,
+    summary="Aspect terms, categories and polarities of review texts",
+    dependencies=[Depends(require("read"))],
+)
+async def extract_aspects(body: AspectsRequest, request: Request) -> Response:
+    """422 when ``languages`` is given with another length than ``texts``."""
+    state = get_state(request)
+
+    def run() -> dict[str, Any]:
+        from shoplm.insight.aspects import load_default_extractor
+
+        extractor = load_default_extractor(state.settings)
+        results = extractor.extract(body.texts, languages=body.languages)
+        return {"results": [r.to_dict() for r in results]}
+
+    return json_response(await anyio.to_thread.run_sync(run, limiter=state.compute_limiter()))
