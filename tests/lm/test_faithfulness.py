@@ -64,3 +64,8 @@ def test_numbers_inside_ids_and_dates_ground_no_amount() -> None:
     facts = [Fact("order_id", "O0000034", "o"), Fact("order_date", "2026-06-10", "o")]
     assert check_faithfulness("Enjoy 34% off, delivered within 6 days.", facts).unsupported == ["34%", "6 days"]
     assert check_faithfulness("Order O0000034 of 2026-06-10.", facts).ok
+
+
+def test_dates_next_to_chinese_characters_are_claims_too() -> None:
+    assert check_faithfulness("我们将在2026-05-20前退款。", FACTS).unsupported == ["2026-05-20"]
+    assert check_faithfulness("订单于2026-03-01下单。", FACTS).ok

@@ -38,7 +38,7 @@ from shoplm.lm.generator import Fact
 log = logging.getLogger(__name__)
 
 _POLITE = ("thank", "sorry", "apolog", "please", "感谢", "谢谢", "抱歉", "歉", "请")
-_BENCH_SIZES = {"n_items": 400, "n_users": 2000, "n_events": 20_000}
+_BENCH_SIZES = {"n_items": 400, "n_users": 2000, "n_events": 40_000}
 
 # Injected errors, per language: a sentence template and the kind it adds.
 _PROMISES_EN = {

@@ -37,7 +37,7 @@ __all__ = ["CUSTOMER_TEXT_KEYS", "POLICY_PROMISES", "FaithfulnessReport", "check
 
 _NUM = r"\d+(?:[.,]\d+)*"
 _CLAIM_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("date", re.compile(r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|\d{4}年\d{1,2}月\d{1,2}日|\d{1,2}月\d{1,2}日")),
+    ("date", re.compile(r"(?<!\d)\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?!\d)|\d{4}年\d{1,2}月\d{1,2}日|\d{1,2}月\d{1,2}日")),
     (
         "amount",
         re.compile(
