@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from shoplm.cli import ads as ads_commands
+from shoplm.cli import aspects as aspect_commands
 from shoplm.cli import assistant as assistant_commands
 from shoplm.cli import customers as customer_commands
 from shoplm.cli import db as db_commands
@@ -466,6 +467,7 @@ for domain_commands in (
     ads_commands,
     reply_commands,
     opinion_commands,
+    aspect_commands,
     command_groups,  # last: adds the shared groups (reviews, insight, ads, ctr, experiments) that have commands
 ):
     domain_commands.register(app, bench_app)
