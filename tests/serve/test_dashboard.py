@@ -193,7 +193,14 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             page.wait_for_selector("#search-results tr[data-item]")
 
             # The analytics panels: each fragment loaded, with its chart drawn in the page.
-            for slot in ("#churn-slot", "#segments-slot", "#forecast-slot", "#risk-slot", "#jobs-slot"):
+            for slot in (
+                "#churn-slot",
+                "#segments-slot",
+                "#forecast-slot",
+                "#risk-slot",
+                "#jobs-slot",
+                "#replies-slot",
+            ):
                 page.wait_for_selector(f"{slot}[data-loaded]")
                 assert page.locator(f"{slot} .error").count() == 0, page.locator(slot).inner_text()
             assert page.locator("#churn-chart rect").count() == 10  # the probability histogram
@@ -204,6 +211,8 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             assert page.locator("#jobs-table tr[data-job]").count() == 6  # every scheduled job
             assert page.locator("#jobs-table tr[data-job='retention'] .outcome-ok").count() == 1
             assert page.locator("#jobs-chart rect").count() >= 2 + 3  # a bar per run, and the legend
+            assert page.locator("#replies-chart rect").count() >= 1 + 4  # drafts per outcome, and the legend
+            assert page.locator("#replies-list tr[data-review] .badge-ok").count() >= 1  # a checked draft
             # A customer at risk opens as the selected user.
             at_risk = page.locator("#churn-list td.user").first.get_attribute("data-user")
             page.locator("#churn-list td.user").first.click()
