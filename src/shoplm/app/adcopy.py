@@ -2,7 +2,7 @@
 
 :func:`write_ads` reads the item, merges the settings' banned words and channel limits with the
 call's, writes the variants with the configured generator (templates when none is) and scores
-them with the CTR model when one is available (:func:`variant_scorer`).
+them with the CTR model when one is trained (:func:`variant_scorer`).
 :func:`creative_posteriors` fits a :class:`~shoplm.marketing.bandits.ThompsonBandit` on the
 item's stored impressions (or loads a saved one) and reports every creative arm's posterior.
 Creative ``k`` of the impression log is the ``k``-th template style
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoplm.errors import InputError, NotFoundError
 from shoplm.lm.generator import AD_STYLES, load_generator
-from shoplm.marketing.adcopy import AdCopyResult, AdItem, VariantScorer, write_ad_variants
+from shoplm.marketing.adcopy import NEUTRAL_SCORE, AdCopyResult, AdItem, VariantScorer, write_ad_variants
 from shoplm.marketing.bandits import ThompsonBandit
 
 if TYPE_CHECKING:
@@ -65,20 +65,51 @@ def ad_item(store: Store, item_id: str) -> AdItem:
     )
 
 
-def variant_scorer(store: Store, settings: Settings) -> VariantScorer | None:
-    """The CTR model's scorer of ad texts when the shop has one trained, else None (neutral scores).
+#: the impression scene whose CTR stands for an ad channel's
+CHANNEL_SCENES = {"search": "search", "feed": "home", "push": "home"}
+_encoders: dict[tuple[str, Path], Any] = {}
 
-    The CTR part (``shoplm.app.ctr.load_variant_scorer``) is optional here: without it, or
-    without a trained model, every variant keeps the neutral score.
+
+def _encode(settings: Settings) -> Any:
+    """The shop's text encoder's ``encode`` (loaded once per process), or None without one."""
+    from shoplm.errors import ModelNotFoundError
+    from shoplm.lm import load_encoder
+
+    key = (settings.encoder.name, settings.cache_dir)
+    if key not in _encoders:
+        try:
+            _encoders[key] = load_encoder(settings).encode
+        except (ModelNotFoundError, OSError) as exc:
+            log.info("ad variants scored without text vectors: %s", exc)
+            _encoders[key] = None
+    return _encoders[key]
+
+
+def variant_scorer(settings: Settings, *, texts: bool = True) -> VariantScorer | None:
+    """The CTR model's scorer of ad texts (:class:`~shoplm.marketing.ctr.CreativeScorer`), or None.
+
+    None when no CTR model is trained (``shoplm ctr train``): every variant then keeps the
+    neutral score. The channel's scene (:data:`CHANNEL_SCENES`) and slot 0 are scored for the
+    average user; with ``texts`` each variant's e5 vector moves its CTR by its similarity to
+    the item's title.
     """
-    try:
-        from shoplm.app import ctr  # type: ignore[attr-defined]
+    from shoplm.app.ctr import load_ctr_scorer
+    from shoplm.marketing.ctr import CreativeScorer
 
-        loader = getattr(ctr, "load_variant_scorer", None)
-        return loader(store, settings) if loader is not None else None
-    except (ImportError, NotFoundError) as exc:
+    try:
+        ctr = load_ctr_scorer(settings)
+    except NotFoundError as exc:
         log.debug("no CTR scorer for ad variants: %s", exc)
         return None
+
+    def score(item: AdItem, channel: str, variants: Sequence[str]) -> list[float]:
+        if ctr.featurizer.item_rows([item.item_id])[0] < 0:
+            return [NEUTRAL_SCORE] * len(variants)  # an item newer than the model
+        creative = CreativeScorer(ctr, _encode(settings) if texts else None, {item.item_id: item.title})
+        scene = CHANNEL_SCENES.get(channel, "home")
+        return [float(x) for x in creative.score(item.item_id, list(variants), scene=scene)]
+
+    return score
 
 
 def write_ads(
@@ -92,6 +123,7 @@ def write_ads(
     must_mention: Sequence[str] = (),
     banned: Sequence[str] = (),
     use_model: bool = True,
+    score_texts: bool = True,
 ) -> AdCopyResult:
     """``n`` checked, scored ad variants of a stored item (see :func:`~shoplm.marketing.adcopy.write_ad_variants`).
 
@@ -105,6 +137,7 @@ def write_ads(
         must_mention: attributes each ad must name.
         banned: words banned for this call, besides ``ads.banned_words``.
         use_model: False: templates only, even when a model is configured.
+        score_texts: False: the CTR model scores the item alone, no text vectors are computed.
 
     Raises:
         NotFoundError: an unknown item. InputError: a bad channel, language, attribute or n.
@@ -123,7 +156,7 @@ def write_ads(
         banned=[*settings.ads.banned_words, *banned],
         limits=limits,
         generator=generator,
-        scorer=variant_scorer(store, settings),
+        scorer=variant_scorer(settings, texts=score_texts),
     )
 
 

@@ -34,7 +34,9 @@ def ads_fragment(
     else:
         try:
             context["bandit"] = creative_posteriors(state.store, state.settings, item_id)
-            context["ads"] = write_ads(state.store, state.settings, item_id, "feed", 5, use_model=False).to_dict()
+            context["ads"] = write_ads(
+                state.store, state.settings, item_id, "feed", 5, use_model=False, score_texts=False
+            ).to_dict()
         except NotFoundError as exc:
             context["missing"] = str(exc)
     return templates.TemplateResponse(request, "_ads.html", context)
