@@ -15,6 +15,7 @@ from shoplm.serve import create_app
 from shoplm.store import Store
 from tests.conftest import require_in_ci
 from tests.serve.conftest import ROOT, ServerProcess, Shop
+from tests.serve.test_experiments_api import seed_experiment
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "test-artifacts" / "dashboard.png"
@@ -128,6 +129,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
         runner = Scheduler(store, shop.settings(shop_copy))
         for job in ("retention", "alerts"):
             runner.run_job(job)
+        seed_experiment(store)  # an A/B test with three days of exposures and clicks
     server = server_factory(shop_copy).start()
     # A user with a history and an item of a category the user has not shown interest in yet.
     user = shop.users[0]
@@ -199,6 +201,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
                 "#forecast-slot",
                 "#risk-slot",
                 "#jobs-slot",
+                "#experiments-slot",
                 "#replies-slot",
             ):
                 page.wait_for_selector(f"{slot}[data-loaded]")
@@ -211,6 +214,8 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             assert page.locator("#jobs-table tr[data-job]").count() == 6  # every scheduled job
             assert page.locator("#jobs-table tr[data-job='retention'] .outcome-ok").count() == 1
             assert page.locator("#jobs-chart rect").count() >= 2 + 3  # a bar per run, and the legend
+            assert page.locator("#experiments-chart polyline").count() == 2  # each arm's cumulative CTR
+            assert page.locator("#experiments-table tr").count() == 3  # header, control, treatment
             assert page.locator("#replies-chart rect").count() >= 1 + 4  # drafts per outcome, and the legend
             assert page.locator("#replies-list tr[data-review] .badge-ok").count() >= 1  # a checked draft
             # A customer at risk opens as the selected user.

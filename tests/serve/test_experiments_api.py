@@ -6,16 +6,51 @@ import shutil
 import time
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from shoplm.app.experiments import Experiments, exposure_row
 from shoplm.serve import create_app
+from shoplm.store import Store
 from tests.serve.conftest import Shop
 
 ARMS = [
     {"name": "control", "strategy": "default", "weight": 50},
     {"name": "treatment", "strategy": "popular", "weight": 50},
 ]
+
+DAY = 86_400_000
+
+
+def seed_experiment(store: Store, *, users: int = 80) -> str:
+    """A running post-purchase experiment with three days of exposures and clicks (the dashboard's panel).
+
+    Its days end before the shop's first event, so the dashboard's live feed and active users stay the shop's.
+    """
+    end = int(store.events.frame(("ts_ms",))["ts_ms"].min()) - DAY
+    service = Experiments(store)
+    made = service.create("popular after purchase", ARMS, scene="post_purchase", now_ms=end - 3 * DAY)
+    experiment = service.get(made["experiment_id"])
+    rows = []
+    for i in range(users):
+        user = f"u_experiment{i}"
+        arm = experiment.assign(user)
+        at = end - 3 * DAY + i * (3 * DAY // users)
+        rows.append(exposure_row(experiment, arm, user, at))
+        if i % (2 if arm.name == "treatment" else 4) == 0:
+            rows.append(
+                {
+                    **exposure_row(experiment, arm, user, at),
+                    "event_id": f"click-{user}",
+                    "event_type": "click",
+                    "scene": "post_purchase",
+                    "item_id": "i1",
+                    "ts_ms": at + 60_000,
+                }
+            )
+    store.upsert("events", pd.DataFrame(rows))
+    return str(made["experiment_id"])
 
 
 @pytest.fixture(scope="module")

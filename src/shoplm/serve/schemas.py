@@ -38,7 +38,9 @@ class EventIn(BaseModel):
     user_id: str = Field(min_length=1, max_length=256, description="the shop's user id (pseudonymized on ingest)")
     item_id: str | None = Field(default=None, max_length=128, description="required except for search events")
     event_type: str = Field(
-        min_length=1, max_length=32, description="view, click, add_to_cart, purchase, search or rate"
+        min_length=1,
+        max_length=32,
+        description="view, click, add_to_cart, purchase, search, rate or exposure (the service logs it for A/B tests)",
     )
     # Any text or number: a row whose timestamp is none (or absurd) is refused on its own, with the reason.
     timestamp: Annotated[str, Strict()] | Annotated[float, Strict(), Field(allow_inf_nan=False)] | None = Field(
