@@ -202,6 +202,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
                 "#risk-slot",
                 "#jobs-slot",
                 "#experiments-slot",
+                "#aspects-slot",
                 "#replies-slot",
             ):
                 page.wait_for_selector(f"{slot}[data-loaded]")
@@ -216,6 +217,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             assert page.locator("#jobs-chart rect").count() >= 2 + 3  # a bar per run, and the legend
             assert page.locator("#experiments-chart polyline").count() == 2  # each arm's cumulative CTR
             assert page.locator("#experiments-table tr").count() == 3  # header, control, treatment
+            assert page.locator("#aspects-chart rect[data-polarity='negative']").count() >= 2  # per aspect category
             assert page.locator("#replies-chart rect").count() >= 1 + 4  # drafts per outcome, and the legend
             assert page.locator("#replies-list tr[data-review] .badge-ok").count() >= 1  # a checked draft
             # A customer at risk opens as the selected user.
