@@ -91,6 +91,10 @@ MODULES = [
     "shoplm.app.federated.seqrec",
     "shoplm.app.federated.bench",
     "shoplm.insight.aspect_terms",
+    "shoplm.marketing.experiments",
+    "shoplm.store.experiments",
+    "shoplm.app.experiments",
+    "shoplm.serve.routers.dashboard_experiments",
 ]
 
 

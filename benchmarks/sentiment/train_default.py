@@ -37,7 +37,8 @@ def demo_rated_reviews(n_users: int, seed: int) -> pd.DataFrame:
     from shoplm.demo.generator import DemoSizes, generate_demo_store
 
     with tempfile.TemporaryDirectory() as tmp:
-        manifest = generate_demo_store(Path(tmp), seed=seed, sizes=DemoSizes(n_items=300, n_users=n_users, n_events=40 * n_users))
+        sizes = DemoSizes(n_items=300, n_users=n_users, n_events=40 * n_users)
+        manifest = generate_demo_store(Path(tmp), seed=seed, sizes=sizes)
         return pd.read_json(manifest.files["reviews"], lines=True)[["text", "rating", "language"]]
 
 
@@ -49,9 +50,12 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=Path("benchmarks/sentiment/results_default_model.json"))
     parser.add_argument("--ngram-features", type=int, default=20_000)
     parser.add_argument("--demo-users", type=int, default=2000)
+    parser.add_argument("--zh-rows", type=int, default=0, help="only the first N ChnSentiCorp training rows (0: all)")
     args = parser.parse_args()
     started = time.perf_counter()
     zh, en = read_chnsenticorp(args.data, "train"), read_custrev(args.data)
+    if args.zh_rows:
+        zh = zh.head(args.zh_rows)
     train = pd.concat([zh, en], ignore_index=True)
     model = ReviewSentiment(ngram_features=args.ngram_features).use(args.cache_dir, threads=1)
     print(f"training on {len(zh):,} ChnSentiCorp + {len(en):,} custrev reviews", file=sys.stderr)

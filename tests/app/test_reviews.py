@@ -93,7 +93,7 @@ def test_ingest_scores_reviews_and_the_commands_report(tmp_path: Path) -> None:
     reviews = tmp_path / "reviews.jsonl"
     texts = {"a": "质量很好，物流也快，非常满意", "b": "Broke after two days, awful.", "c": " "}
     rows = [
-        {"review_id": rid, "item_id": "i1", "text": text, "timestamp": f"2026-01-0{day}T10:00:00Z"}
+        {"review_id": rid, "item_id": "i1", "rating": 3, "text": text, "timestamp": f"2026-01-0{day}T10:00:00Z"}
         for day, (rid, text) in enumerate(texts.items(), start=1)
     ]
     reviews.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")

@@ -137,3 +137,27 @@ def test_bad_input_gets_a_defined_result_never_an_error(shipped: ReviewSentiment
 def test_model_version_survives_a_round_trip(shipped: ReviewSentiment, tmp_path: Path) -> None:
     copy = ReviewSentiment.load(shipped.save(tmp_path / "copy"))
     assert copy.model_version == shipped.model_version and shipped.model_version.startswith("sentiment-")
+
+
+# -- the ensemble benchmark (real e5 on a few dozen short texts; embeddings cached for the run) --
+def test_ensemble_benchmark_reports_members_beside_the_mix(tmp_path: Path, embedding_cache: Path) -> None:
+    from shoplm.insight.sentiment_bench import run_sentiment_ensemble_benchmark
+
+    positive = ["很好用", "质量不错", "物流很快", "非常满意", "great phone", "works well", "love it", "fast delivery"]
+    negative = ["太差了", "质量很差", "物流太慢", "非常失望", "broke quickly", "a waste", "hate it", "arrived late"]
+    train = tmp_path / "train.tsv"
+    rows = [f"{label}\t{text}" for texts, label in ((positive, 1), (negative, 0)) for text in texts]
+    train.write_text("label\ttext\n" + "\n".join(rows * 2) + "\n")
+    test = tmp_path / "test.tsv"
+    test.write_text("label\ttext\n1\t很满意，很好用\n0\t质量太差了\n1\tgreat, works well\n0\tbroke, a waste\n")
+    out = tmp_path / "report.json"
+    report = run_sentiment_ensemble_benchmark(
+        train, test, out=out, valid=0.25, members=("fused", "e5", "ngram"), cache_dir=embedding_cache
+    )
+    assert set(report["members"]) == {"fused", "e5", "ngram"} and report["baseline"] == "fused"
+    assert sum(report["weights"].values()) == pytest.approx(1.0)
+    assert report["n_train"] == 32 and report["n_test"] == 4
+    assert report["ensemble"]["accuracy"] >= 0.75 and report["members"]["fused"]["accuracy"] >= 0.75
+    assert out.is_file() and out.with_suffix(".png").stat().st_size > 0
+    with pytest.raises(InputError, match="unknown ensemble member"):
+        run_sentiment_ensemble_benchmark(train, test, members=("bert",))

@@ -90,6 +90,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     from shoplm.app import analytics, jobs
     from shoplm.app.assistant import Assistant
     from shoplm.app.keys import KeyStore
+    from shoplm.app.reviews import score_reviews
     from shoplm.assistant.training import train_assistant
     from shoplm.demo.generator import DemoSizes, generate_demo_store
     from shoplm.ingest.pipeline import ingest
@@ -109,6 +110,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
         ingest("orders", manifest.files["orders"], store=store, settings=settings)
         # Reviews (with their orders above): review insight and reply drafting read them.
         ingest("reviews", manifest.files["reviews"], store=store, settings=settings)
+        score_reviews(store, settings)  # their sentiment, by the shipped model (a few dozen texts)
         # The analytics results the routes and the dashboard's panels serve.
         for job in (
             analytics.run_churn,

@@ -23,6 +23,7 @@ import typer
 from rich.markup import escape
 
 from shoplm.cli.common import DataDirOption, console, handle_errors, load_settings, open_store
+from shoplm.errors import InputError
 
 __all__ = ["register", "register_chat"]
 
@@ -35,7 +36,12 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="split and model seed")]
 CacheOpt = Annotated[Path, typer.Option("--cache-dir", help="embedding cache directory")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="encoder threads (0: every core)")]
 ModeOpt = Annotated[
-    str, typer.Option("--mode", help="query, passage, both (frozen embeddings) or lora (fine-tune the encoder)")
+    str,
+    typer.Option(
+        "--mode",
+        help="query, passage, both (frozen embeddings), lora (fine-tune the encoder) or ensemble (soft voting "
+        "of e5 and n-gram heads, weights chosen on a validation split of --train)",
+    ),
 ]
 LoraEpochsOpt = Annotated[int, typer.Option("--lora-epochs", help="--mode lora: fine-tuning epochs")]
 LoraLayersOpt = Annotated[
@@ -55,6 +61,9 @@ NgramMaxOpt = Annotated[int, typer.Option("--ngram-max", help="longest character
 def _run(task: str, **kwargs: Any) -> None:
     from shoplm.lm.classify.bench import run_classifier_benchmark
 
+    if kwargs["mode"] == "ensemble":
+        _run_ensemble(**kwargs)
+        return
     params = {name: kwargs.pop(name) for name in ("encoder", "mode", "head", "ngram_features", "ngram_max")}
     epochs, layers, minutes = kwargs.pop("lora_epochs"), kwargs.pop("lora_layers"), kwargs.pop("lora_minutes")
     if params["mode"] == "lora":
@@ -70,6 +79,31 @@ def _run(task: str, **kwargs: Any) -> None:
     console.print_json(json.dumps(shown, ensure_ascii=False))
     if kwargs.get("out"):
         console.print(f"[green]✓[/] report written to {kwargs['out']}")
+
+
+def _run_ensemble(**kwargs: Any) -> None:
+    """``--mode ensemble``: soft voting of e5 and n-gram heads (shoplm.insight.sentiment_bench)."""
+    from shoplm.insight.sentiment_bench import run_sentiment_ensemble_benchmark
+
+    if kwargs["folds"]:
+        raise InputError("--mode ensemble takes a --test file or --holdout, not --folds")
+    report = run_sentiment_ensemble_benchmark(
+        kwargs["train"],
+        kwargs["test"],
+        text_col=kwargs["text_col"],
+        label_col=kwargs["label_col"],
+        group_col=kwargs["group_col"] or None,
+        out=kwargs["out"],
+        holdout=kwargs["holdout"],
+        seed=kwargs["seed"],
+        cache_dir=kwargs["cache_dir"],
+        threads=kwargs["threads"],
+    )
+    shown = {name: round(m["accuracy"], 4) for name, m in report["members"].items()}
+    shown["ensemble"] = round(report["ensemble"]["accuracy"], 4)
+    console.print_json(json.dumps({"accuracy": shown, "weights": report["weights"], "n_test": report["n_test"]}))
+    if kwargs.get("out"):
+        console.print(f"[green]✓[/] report written to {kwargs['out']} (and a PNG chart beside it)")
 
 
 TextColOpt = Annotated[str, typer.Option("--text-col", help="column of the message or review text")]
