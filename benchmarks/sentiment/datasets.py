@@ -58,9 +58,8 @@ def read_shopping10(data: Path, per_cat: int | None = None) -> pd.DataFrame:
     frame["split"] = ["test" if b < SHOPPING10_TEST_SHARE else "train" for b in frame["bucket"]]
     if per_cat is not None:
         frame = frame.sort_values("bucket", kind="stable")
-        parts = [
-            group[group["split"] == "train"].head(per_cat)
-            for _, group in frame.groupby("cat", sort=True)
-        ] + [group[group["split"] == "test"].head(per_cat // 2) for _, group in frame.groupby("cat", sort=True)]
+        parts = [group[group["split"] == "train"].head(per_cat) for _, group in frame.groupby("cat", sort=True)] + [
+            group[group["split"] == "test"].head(per_cat // 2) for _, group in frame.groupby("cat", sort=True)
+        ]
         frame = pd.concat(parts)
     return frame.drop(columns="bucket").reset_index(drop=True)

@@ -201,6 +201,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
                 "#forecast-slot",
                 "#risk-slot",
                 "#jobs-slot",
+                "#sentiment-slot",
                 "#experiments-slot",
                 "#aspects-slot",
                 "#replies-slot",
@@ -215,6 +216,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             assert page.locator("#jobs-table tr[data-job]").count() == 6  # every scheduled job
             assert page.locator("#jobs-table tr[data-job='retention'] .outcome-ok").count() == 1
             assert page.locator("#jobs-chart rect").count() >= 2 + 3  # a bar per run, and the legend
+            assert page.locator("#sentiment-chart rect[data-polarity]").count() >= 2  # polarity bars per category
             assert page.locator("#experiments-chart polyline").count() == 2  # each arm's cumulative CTR
             assert page.locator("#experiments-table tr").count() == 3  # header, control, treatment
             assert page.locator("#aspects-chart rect[data-polarity='negative']").count() >= 2  # per aspect category
