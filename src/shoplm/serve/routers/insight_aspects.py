@@ -24,12 +24,9 @@ MAX_TEXTS = 100
 
 
 class AspectsRequest(BaseModel):
-    """Review texts (Chinese or English); ``languages`` ("zh"/"en"/null per text) skips detection."""
+    """Review texts (Chinese or English; the language of each is detected); nothing is stored."""
 
     texts: list[Annotated[str, Field(max_length=100_000)]] = Field(min_length=1, max_length=MAX_TEXTS)
-    languages: list[Annotated[str, Field(pattern="^(zh|en)$")] | None] | None = Field(
-        default=None, description="one per text when given"
-    )
 
 
 class AspectOut(BaseModel):
@@ -67,14 +64,14 @@ class AspectsList(BaseModel):
     dependencies=[Depends(require("read"))],
 )
 async def extract_aspects(body: AspectsRequest, request: Request) -> Response:
-    """422 when ``languages`` is given with another length than ``texts``."""
+    """Per text, in order: its aspects, or why it was skipped (``empty``, ``unsupported_language``, ``no_words``)."""
     state = get_state(request)
 
     def run() -> dict[str, Any]:
         from shoplm.insight.aspects import load_default_extractor
 
         extractor = load_default_extractor(state.settings)
-        results = extractor.extract(body.texts, languages=body.languages)
+        results = extractor.extract(body.texts)
         return {"results": [r.to_dict() for r in results]}
 
     return json_response(await anyio.to_thread.run_sync(run, limiter=state.compute_limiter()))
