@@ -122,7 +122,7 @@ def _topics(frame: pd.DataFrame, settings: Settings) -> tuple[Any, list[str], st
 def _alert_record(alert: OpinionAlert) -> dict[str, Any]:
     what = {"item": "item", "category": "category", "brand": "brand"}[alert.level]
     when = alert.start if alert.start == alert.end else f"{alert.start}..{alert.end}"
-    topics = ", ".join(t["topic"] for t in alert.topics[:2])
+    topics = alert.keywords or ", ".join(t["topic"] for t in alert.topics[:2])
     return {
         "alert_id": alert.alert_id,
         "kind": ALERT_KIND,
@@ -130,7 +130,7 @@ def _alert_record(alert: OpinionAlert) -> dict[str, Any]:
         "score": round(1.0 - float(alert.q_value or 0.0), 6),
         "title": (
             f"complaints about {what} {alert.key} spiked {when}: {alert.negative} negative of {alert.reviews} "
-            f"reviews (before: {alert.baseline_share:.0%})" + (f"; topics: {topics}" if topics else "")
+            f"reviews (before: {alert.baseline_share:.0%})" + (f"; about: {topics}" if topics else "")
         ),
         "body": alert.to_dict(),
     }
@@ -161,7 +161,7 @@ def run_opinion(
         InputError: the store has no reviews.
     """
     from shoplm.app.alerts import AlertCenter
-    from shoplm.insight.topics import top_topics
+    from shoplm.insight.topics import distinctive_keywords, top_topics
 
     started = time.perf_counter()
     frame, signal = read_review_signal(store)
@@ -172,8 +172,11 @@ def run_opinion(
     found, topic_ids, topic_note = _topics(frame, settings) if topics else (None, [], "not computed")
     if found is not None:
         position = {review_id: i for i, review_id in enumerate(topic_ids)}
+        texts = frame.set_index("review_id").loc[topic_ids, "text"].tolist()
         for alert in alerts:
-            alert.topics = top_topics(found, [position[r] for r in alert.review_ids if r in position])
+            members = [position[r] for r in alert.review_ids if r in position]
+            alert.topics = top_topics(found, members)
+            alert.keywords = distinctive_keywords(texts, members)
     daily = {level: daily_sentiment(frame, level) for level in LEVELS}
     shop_daily = daily_sentiment(frame.assign(item="shop"), "item")
     last_day = int(frame["ts_ms"].max() // DAY_MS)
@@ -275,6 +278,7 @@ def opinion_alerts(store: Store, *, limit: int = 50, since: str | None = None) -
                 "delivered": row["delivered_ms"] is not None,
                 **{k: body.get(k) for k in ("level", "key", "start", "end", "days", "reviews", "negative")},
                 **{k: body.get(k) for k in ("baseline_share", "p_value", "q_value", "review_ids", "topics")},
+                "keywords": body.get("keywords", ""),
             }
         )
     found.sort(key=lambda a: (str(a["end"]), str(a["start"]), a["alert_id"]), reverse=True)

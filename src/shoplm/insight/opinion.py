@@ -106,6 +106,7 @@ class OpinionAlert:
         baseline_share: the key's negative share over the baseline before ``start``.
         review_ids: the negative reviews of its flagged days (at most ``max_reviews``).
         topics: the top complaint topics of those reviews (filled in by the caller).
+        keywords: what sets those reviews apart from the other complaints (filled in by the caller).
     """
 
     level: str
@@ -120,6 +121,7 @@ class OpinionAlert:
     baseline_share: float
     review_ids: list[str]
     topics: list[dict[str, Any]] = field(default_factory=list)
+    keywords: str = ""
 
     @property
     def alert_id(self) -> str:

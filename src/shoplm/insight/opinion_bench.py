@@ -185,6 +185,18 @@ def run_opinion_benchmark(
                 for path, part in zip(reported, per_store, strict=True)
             ],
         }
+    # The shipped defaults (what `shoplm insight alerts --run` uses), unselected, beside the tuned runs.
+    per_store = _run(chosen_sets["reported"], "fdr", base)
+    methods["fdr_defaults"] = {
+        "name": "shoplm with its shipped defaults (not tuned)",
+        "settings": {"fdr": base.fdr, "tests": list(base.tests), "min_negative": base.min_negative},
+        "validation": summarise(_run(chosen_sets["validation"], "fdr", base)),
+        "reported": summarise(per_store),
+        "per_store": [
+            {"store": str(path), **{k: v for k, v in summarise([part]).items() if k != "max_delay_days"}}
+            for path, part in zip(reported, per_store, strict=True)
+        ],
+    }
     spikes = [s for _, found in chosen_sets["reported"] for s in found]
     results = {
         "protocol": (
@@ -223,7 +235,7 @@ def _chart(results: dict[str, Any], path: Path) -> None:
     x = np.arange(len(names))
     for offset, metric in ((-0.2, "precision"), (0.2, "recall")):
         left.bar(x + offset, [f[metric] for f in figures], width=0.4, label=metric)
-    left.set_xticks(x, [results["methods"][m]["name"].split(":")[0] + f"\n{m}" for m in names])
+    left.set_xticks(x, names)
     left.set_ylim(0, 1.05)
     left.set_title(f"{results['reported_spikes']['count']} injected spikes, reported stores")
     left.legend()

@@ -125,6 +125,24 @@ def _prepare(texts: list[str], vectors: np.ndarray) -> np.ndarray:
     return unit
 
 
+def distinctive_keywords(texts: Sequence[str], members: Sequence[int], *, n_keywords: int = 3) -> str:
+    """The c-TF-IDF keywords of the reviews at ``members`` against all the other ``texts``.
+
+    A spike's reviews share most words with every complaint; what sets them apart (``假货``,
+    ``leaking``) names the spike better than the broad topic they fall in.
+
+    Example:
+        >>> distinctive_keywords(["fake logo, broke", "broke fast", "broke again", "fake brand"], [0, 3], n_keywords=1)
+        'fake'
+    """
+    labels = np.ones(len(texts), dtype=np.int64)
+    labels[list(members)] = 0
+    if len(members) == 0 or len(members) == len(texts):
+        return ""
+    name = cluster_names(list(texts), labels, 2, n_keywords=n_keywords, analyzer=mixed_language_terms)[0]
+    return "" if name.startswith("category ") else name
+
+
 def top_topics(topics: ComplaintTopics, indices: Sequence[int], k: int = 3) -> list[dict[str, Any]]:
     """The ``k`` topics most of the reviews at ``indices`` belong to: ``[{"topic", "reviews"}]``."""
     counts = Counter(int(topics.labels[i]) for i in indices if topics.labels[i] >= 0)

@@ -43,6 +43,7 @@ class OpinionAlertOut(BaseModel):
     q_value: float | None
     review_ids: list[str]
     topics: list[ComplaintTopic]
+    keywords: str = Field(description="c-TF-IDF keywords setting its reviews apart from the other complaints")
 
 
 class OpinionAlertList(BaseModel):
