@@ -422,6 +422,8 @@ class AspectExtractor(Estimator):
 
     def _clause_labels(self, texts: list[str], system: System) -> tuple[list[str | None], list[tuple[str, float]]]:
         """Per clause text: its category (or ``None``) and (polarity, confidence)."""
+        # The heads read at most _WEAK_CHARS characters: encode exactly that, once.
+        texts = [t[:_WEAK_CHARS] for t in texts]
         if not texts:
             return [], []
         if system == "keyword":
