@@ -99,6 +99,10 @@ MODULES = [
     "shoplm.store.experiments",
     "shoplm.app.experiments",
     "shoplm.serve.routers.dashboard_experiments",
+    "shoplm.lm.generator",
+    "shoplm.marketing.adcopy",
+    "shoplm.marketing.adcopy_bench",
+    "shoplm.marketing.bandits",
 ]
 
 

@@ -84,6 +84,11 @@ def test_the_claim_check_flags_invented_numbers_superlatives_and_promises() -> N
     assert check_ad("Flexa bands, free shipping. ¥439.", EN, limit=200, language="en")["claims"].ok
     zh = check_ad("步履帆布鞋，全场包邮，同类第一！", ZH, limit=200, language="zh")["claims"]
     assert not zh.ok and "包邮" in zh.detail and "第一" in zh.detail
+    # A number the facts hold for something else grounds no percentage, period or amount.
+    sized = AdItem("I3", "Lamp 30cm", brand="Lux", price=30.0, currency="CNY", attributes={"size": "30cm"})
+    assert check_ad("Lux lamp ¥30, save 30% today, 30 days only.", sized, limit=200, language="en")[
+        "claims"
+    ].detail == ("30%, 30 days")
     for kind in ("price", "percent", "period", "superlative", "free_shipping"):
         faked = inject_claim("步履帆布鞋。", kind, ZH, "zh")
         assert not check_ad(faked, ZH, limit=200, language="zh")["claims"].ok, kind

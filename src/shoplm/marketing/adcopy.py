@@ -21,7 +21,8 @@ dropped:
     letters (so a Chinese ad may name a Latin brand), English below that.
 ``claims``
     no invented claim: every amount, date, period and percentage occurs in the facts
-    (:func:`~shoplm.lm.faithfulness.check_faithfulness`), and a superlative or promise
+    (:func:`~shoplm.lm.faithfulness.check_faithfulness`; a percentage or period as written, an
+    amount only as the item's price), and a superlative or promise
     (:data:`CLAIM_WORDS`: "best", "free shipping", "第一", "包邮", "100%"...) only when a fact says it.
 
 With templates, a variant longer than its limit is re-rendered without its optional facts, one
@@ -56,6 +57,7 @@ from typing import Any
 
 from shoplm.errors import InputError
 from shoplm.lm.faithfulness import check_faithfulness
+from shoplm.lm.faithfulness import claims as find_claims
 from shoplm.lm.generator import AD_STYLES, Fact, TemplateGenerator, TextGenerator, normalize_language
 
 __all__ = [
@@ -331,6 +333,15 @@ def check_ad(
     found_language = text_language(text)
     checks["language"] = Check(found_language == language, f"written in {found_language}, asked {language}")
     unsupported = list(check_faithfulness(text, facts).unsupported)
+    # Stricter than numbers alone: an ad's percentage or period must occur as such in the facts
+    # (a "30cm" size grounds no "30% off"), and an amount must be the item's price.
+    compact = re.sub(r"\s+", "", grounding).lower()
+    for kind, span in find_claims(text):
+        as_written = re.sub(r"\s+", "", span).lower() in compact
+        is_price = any(re.search(rf"(?<![\d.]){re.escape(p)}(?!\d)", span) for p in _price_forms(item.price))
+        wrong = (kind in ("percent", "period") and not as_written) or (kind == "amount" and not is_price)
+        if wrong and span not in unsupported:
+            unsupported.append(span)
     for word in CLAIM_WORDS:
         flagged = any(word.lower() in claim.lower() for claim in unsupported)  # the checker's promises
         if not flagged and _contains(text, word) and not _contains(grounding, word):
