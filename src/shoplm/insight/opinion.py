@@ -71,8 +71,8 @@ class OpinionConfig:
     """
 
     baseline_days: int = 28
-    min_negative: int = 2
-    fdr: float = 0.05
+    min_negative: int = 3
+    fdr: float = 0.1
     prior_strength: float = 20.0
     prior_days: float = 7.0
     tests: tuple[str, ...] = ("share", "volume")
