@@ -110,6 +110,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
         ingest("orders", manifest.files["orders"], store=store, settings=settings)
         # Reviews (with their orders above): review insight and reply drafting read them.
         ingest("reviews", manifest.files["reviews"], store=store, settings=settings)
+        # Impression logs (~1,900 rows): the CTR routes and the dashboard's CTR panel read them.
+        ingest("impressions", manifest.files["impressions"], store=store, settings=settings)
         score_reviews(store, settings)  # their sentiment, by the shipped model (a few dozen texts)
         # The analytics results the routes and the dashboard's panels serve.
         for job in (

@@ -19,6 +19,7 @@ from rich.table import Table
 from shoplm.cli import ads as ads_commands
 from shoplm.cli import aspects as aspect_commands
 from shoplm.cli import assistant as assistant_commands
+from shoplm.cli import ctr as ctr_commands
 from shoplm.cli import customers as customer_commands
 from shoplm.cli import db as db_commands
 from shoplm.cli import experiments as experiment_commands
@@ -65,7 +66,7 @@ def _print_report(report: Any) -> None:
 @app.command()
 @handle_errors
 def ingest(
-    kind: Annotated[str, typer.Argument(help="items, users, events, orders, reviews or conversations")],
+    kind: Annotated[str, typer.Argument(help="items, users, events, orders, reviews, conversations or impressions")],
     file: Annotated[Path, typer.Argument(help="a .csv, .tsv, .jsonl or .parquet file")],
     encoding: Annotated[str, typer.Option(help="text encoding of CSV/JSONL files")] = "utf-8",
     rejects: Annotated[Path | None, typer.Option(help="where to write rejected rows")] = None,
@@ -466,8 +467,9 @@ for domain_commands in (
     sentiment_commands,
     ads_commands,
     reply_commands,
-    opinion_commands,
     aspect_commands,
+    opinion_commands,
+    ctr_commands,
     command_groups,  # last: adds the shared groups (reviews, insight, ads, ctr, experiments) that have commands
 ):
     domain_commands.register(app, bench_app)

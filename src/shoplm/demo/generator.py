@@ -936,7 +936,7 @@ class _Builder:
             "conversation_ids": len(self.conv_truth),
         }
         # Last, on its own random stream ([seed, 47]): every other file stays as it was.
-        files["impressions"], counts["impressions"] = write_impressions(self, self.sizes.n_requests)
+        files["impressions"], counts["impressions"] = write_impressions(self, self.sizes.n_requests, _HOUR_W)
         self.manifest = DemoManifest(
             out_dir=out,
             files=files,

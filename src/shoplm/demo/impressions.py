@@ -37,16 +37,13 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shoplm.demo import vocab as V
-
-if TYPE_CHECKING:
-    from shoplm.demo.generator import _Builder
 
 IMPRESSION_SCENES = ("home", "search", "item_detail")
 SCENE_WEIGHTS = (0.5, 0.25, 0.25)
@@ -136,12 +133,15 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def write_impressions(b: _Builder, n_requests: int | None, model: ClickModel = CLICK_MODEL) -> tuple[Path, int]:
+def write_impressions(
+    b: Any, n_requests: int | None, hour_weights: np.ndarray, model: ClickModel = CLICK_MODEL
+) -> tuple[Path, int]:
     """Draw the impression log of the builder's store; write ``impressions.parquet`` and its truth file.
 
     Args:
-        b: the demo builder after its items, users and events steps (reads its hidden state only).
+        b: the demo generator's builder after its items, users and events steps (reads its hidden state only).
         n_requests: requests to draw; None for ``REQUESTS_PER_USER`` per user.
+        hour_weights: the relative traffic of each hour of the day (the events' profile).
         model: the click model's coefficients.
 
     Returns:
@@ -165,10 +165,9 @@ def write_impressions(b: _Builder, n_requests: int | None, model: ClickModel = C
     w = b.activity * (b.role != "bot") * (b.role != "fraud_account")
     r_user = np.sort(rng.choice(n_users, size=R, p=w / w.sum()))
     lo, hi = b.user_lo[r_user], b.user_hi[r_user]
-    from shoplm.demo.generator import _HOUR_W  # here: the generator imports this module
 
     day = lo // 86_400_000 + (rng.random(R) * np.maximum((hi - lo) // 86_400_000, 1)).astype(np.int64)
-    hour = rng.choice(24, size=R, p=_HOUR_W / _HOUR_W.sum())
+    hour = rng.choice(24, size=R, p=hour_weights / hour_weights.sum())
     r_ts = np.clip(day * 86_400_000 + hour * 3_600_000 + rng.integers(0, 3_600_000, R), lo, hi - 60_000)
     r_scene = rng.choice(len(IMPRESSION_SCENES), size=R, p=SCENE_WEIGHTS)
 
