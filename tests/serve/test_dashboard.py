@@ -16,6 +16,7 @@ from shoplm.store import Store
 from tests.conftest import require_in_ci
 from tests.serve.conftest import ROOT, ServerProcess, Shop
 from tests.serve.test_experiments_api import seed_experiment
+from tests.serve.test_opinion_api import add_spike_reviews
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "test-artifacts" / "dashboard.png"
@@ -129,6 +130,8 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
         runner = Scheduler(store, shop.settings(shop_copy))
         for job in ("retention", "alerts"):
             runner.run_job(job)
+        add_spike_reviews(store, shop.items[0])  # six one-star reviews in a day: an opinion spike
+        runner.run_job("opinion")
         seed_experiment(store)  # an A/B test with three days of exposures and clicks
     server = server_factory(shop_copy).start()
     # A user with a history and an item of a category the user has not shown interest in yet.
@@ -205,6 +208,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
                 "#experiments-slot",
                 "#aspects-slot",
                 "#replies-slot",
+                "#opinion-slot",
             ):
                 page.wait_for_selector(f"{slot}[data-loaded]")
                 assert page.locator(f"{slot} .error").count() == 0, page.locator(slot).inner_text()
@@ -213,7 +217,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             assert page.locator("#segments-chart rect").count() >= 2
             assert page.locator("#forecast-chart-1 polyline").count() >= 2  # history and forecast
             assert page.locator("#risk-chart rect").count() > 0
-            assert page.locator("#jobs-table tr[data-job]").count() == 6  # every scheduled job
+            assert page.locator("#jobs-table tr[data-job]").count() == 7  # every scheduled job
             assert page.locator("#jobs-table tr[data-job='retention'] .outcome-ok").count() == 1
             assert page.locator("#jobs-chart rect").count() >= 2 + 3  # a bar per run, and the legend
             assert page.locator("#sentiment-chart rect[data-polarity]").count() >= 2  # polarity bars per category
@@ -222,6 +226,8 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             assert page.locator("#aspects-chart rect[data-polarity='negative']").count() >= 2  # per aspect category
             assert page.locator("#replies-chart rect").count() >= 1 + 4  # drafts per outcome, and the legend
             assert page.locator("#replies-list tr[data-review] .badge-ok").count() >= 1  # a checked draft
+            assert page.locator("#opinion-chart polyline").count() == 1  # the negative share over time
+            assert page.locator("#opinion-chart .alert-mark").count() >= 1  # the spike, marked
             # A customer at risk opens as the selected user.
             at_risk = page.locator("#churn-list td.user").first.get_attribute("data-user")
             page.locator("#churn-list td.user").first.click()
