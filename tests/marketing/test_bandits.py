@@ -118,3 +118,24 @@ def test_the_bench_reads_a_demo_impression_log_and_reports_every_policy(tmp_path
     assert (tmp_path / "out" / "bandit.png").stat().st_size > 1000
     with pytest.raises(InputError, match=r"no impressions\.parquet"):
         read_impression_log(tmp_path)
+
+
+def test_posteriors_of_a_store_item_from_a_saved_bandit(tmp_path: Path) -> None:
+    from shoplm.app.adcopy import creative_posteriors
+    from shoplm.config import Settings
+    from shoplm.errors import NotFoundError
+    from shoplm.store import Store
+
+    store = Store.open("sqlite://")
+    item = {"item_id": ["I1"], "title": ["Mug"], "description": [""], "category": [""], "brand": [""]}
+    extra = {"currency": [""], "language": [""], "attributes": ["{}"], "content_hash": ["h"], "updated_ms": [1]}
+    store.upsert("items", pd.DataFrame({**item, **extra}))
+    settings = Settings(data_dir=tmp_path)
+    empty = creative_posteriors(store, settings, "I1")
+    assert empty["arms"] == [] and "no impressions" in empty["message"]
+    ThompsonBandit().fit(["I1"] * 3, ["0", "2", "2"], [0, 1, 1]).save(tmp_path / "bandit")
+    found = creative_posteriors(store, settings, "I1", state=tmp_path / "bandit")
+    assert [(a["arm"], a["style"], a["clicks"]) for a in found["arms"]] == [("0", "classic", 0), ("2", "price", 2)]
+    assert found["best_arm"] == "2" and found["impressions"] == 3
+    with pytest.raises(NotFoundError):
+        creative_posteriors(store, settings, "NOPE", state=tmp_path / "bandit")
