@@ -70,7 +70,7 @@ def test_bad_input_is_refused() -> None:
 
 def test_replay_thompson_beats_uniform_and_epsilon_greedy_learns() -> None:
     rates = {f"I{i}": [0.04, 0.08, 0.16] if i % 2 else [0.16, 0.04, 0.08] for i in range(4)}
-    keys, logged, clicks, probabilities = _uniform_log(rates, 40_000)
+    keys, logged, clicks, probabilities = _uniform_log(rates, 20_000)
     results = {
         policy.name.split("(")[0]: replay(policy, keys, logged, clicks, probabilities)
         for policy in (
@@ -87,7 +87,7 @@ def test_replay_thompson_beats_uniform_and_epsilon_greedy_learns() -> None:
     assert results["thompson"].regret < 0.3 * results["uniform"].regret
     assert results["epsilon_greedy"].regret < 0.5 * results["uniform"].regret
     for result in results.values():
-        assert 0.25 < result.kept / 40_000 < 0.42  # about one event in three is kept
+        assert 0.25 < result.kept / 20_000 < 0.42  # about one event in three is kept
         assert result.curve_regret == sorted(result.curve_regret)  # cumulative
 
 
