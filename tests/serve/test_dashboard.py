@@ -208,6 +208,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
                 "#experiments-slot",
                 "#aspects-slot",
                 "#replies-slot",
+                "#ctr-slot",
                 "#opinion-slot",
             ):
                 page.wait_for_selector(f"{slot}[data-loaded]")
@@ -226,6 +227,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             assert page.locator("#aspects-chart rect[data-polarity='negative']").count() >= 2  # per aspect category
             assert page.locator("#replies-chart rect").count() >= 1 + 4  # drafts per outcome, and the legend
             assert page.locator("#replies-list tr[data-review] .badge-ok").count() >= 1  # a checked draft
+            assert page.locator("#ctr-chart rect").count() == 8  # CTR of each of the 8 slots
             assert page.locator("#opinion-chart polyline").count() == 1  # the negative share over time
             assert page.locator("#opinion-chart .alert-mark").count() >= 1  # the spike, marked
             # A customer at risk opens as the selected user.
