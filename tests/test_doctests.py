@@ -103,6 +103,8 @@ MODULES = [
     "shoplm.marketing.adcopy",
     "shoplm.marketing.adcopy_bench",
     "shoplm.marketing.bandits",
+    "shoplm.store.review_sentiment",
+    "shoplm.insight.sentiment_bench",
 ]
 
 
