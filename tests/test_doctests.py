@@ -105,6 +105,11 @@ MODULES = [
     "shoplm.marketing.bandits",
     "shoplm.store.review_sentiment",
     "shoplm.insight.sentiment_bench",
+    "shoplm.insight.opinion",
+    "shoplm.insight.topics",
+    "shoplm.insight.opinion_bench",
+    "shoplm.app.opinion",
+    "shoplm.demo.opinion_spikes",
 ]
 
 
