@@ -110,6 +110,13 @@ MODULES = [
     "shoplm.insight.opinion_bench",
     "shoplm.app.opinion",
     "shoplm.demo.opinion_spikes",
+    "shoplm.demo.impressions",
+    "shoplm.store.impressions",
+    "shoplm.marketing.ctr",
+    "shoplm.marketing.ctr_features",
+    "shoplm.marketing.ctr_deep",
+    "shoplm.marketing.ctr_bench",
+    "shoplm.app.ctr",
 ]
 
 
