@@ -206,20 +206,3 @@ def score_items(
             {"item_id": item, "p_click": round(float(p), 6)} for item, p in zip(item_ids, probabilities, strict=True)
         ],
     }
-
-
-def creative_scorer(settings: Settings) -> Any:
-    """A :class:`~shoplm.marketing.ctr.CreativeScorer` on the live CTR model, or None when none is trained.
-
-    Callable as the ad-copy engine's ``VariantScorer`` (``(AdItem, channel, texts) -> scores``):
-    ``write_ads(..., scorer=creative_scorer(settings))``.
-    """
-    from shoplm.lm import load_encoder
-    from shoplm.marketing.ctr import CreativeScorer
-
-    try:
-        scorer = load_ctr_scorer(settings)
-    except NotFoundError:
-        return None
-    encoder = load_encoder(settings)
-    return CreativeScorer(scorer, lambda texts: encoder.encode(list(texts), mode="passage"))
