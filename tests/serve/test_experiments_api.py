@@ -21,6 +21,8 @@ ARMS = [
 ]
 
 DAY = 86_400_000
+#: The same arms as the HTTP API takes them: name -> strategy and relative weight, the first is the control.
+BODY_ARMS = {a["name"]: {"strategy": a["strategy"], "weight": a["weight"]} for a in ARMS}
 
 
 def seed_experiment(store: Store, *, users: int = 80) -> str:
@@ -67,26 +69,30 @@ def _key(shop: Shop, scope: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("arms", "message"),
+    "arms",
     [
-        ([ARMS[0]], "at least two arms"),
-        ([ARMS[0], {**ARMS[1], "name": "control"}], "duplicate arm name"),
-        ([ARMS[0], {**ARMS[1], "strategy": "crystal-ball"}], "unknown strategy"),
-        ([{**ARMS[0], "weight": -50}, {**ARMS[1], "weight": 150}], "positive"),
-        ([{**ARMS[0], "weight": 10}, ARMS[1]], "sum to 100"),
+        {"control": BODY_ARMS["control"]},  # one arm
+        {**BODY_ARMS, "treatment": {"strategy": "crystal-ball", "weight": 50}},  # unknown strategy
+        {**BODY_ARMS, "treatment": {"strategy": "popular", "weight": -50}},  # a weight that is not positive
+        {"control": BODY_ARMS["control"], "Treatment B": BODY_ARMS["treatment"]},  # a malformed arm name
     ],
 )
-def test_bad_experiments_are_422(client: TestClient, shop: Shop, arms: list[dict[str, object]], message: str) -> None:
+def test_bad_experiments_are_422(client: TestClient, shop: Shop, arms: dict[str, object]) -> None:
     answer = client.post("/v1/experiments", json={"name": "bad", "arms": arms}, headers=_key(shop, "admin"))
-    assert answer.status_code == 422 and message in answer.json()["error"]["message"]
+    assert answer.status_code == 422 and answer.json()["error"]["fields"], answer.text
+    blank = client.post("/v1/experiments", json={"name": " ", "arms": BODY_ARMS}, headers=_key(shop, "admin"))
+    assert blank.status_code == 422
 
 
 def test_an_experiment_from_creation_to_report_and_stop(client: TestClient, shop: Shop) -> None:
-    body = {"name": "popular on item pages", "arms": ARMS, "scene": "item_detail", "metric": "ctr"}
+    # Weights are relative over HTTP: 1 and 1 split evenly.
+    even = {"control": {"strategy": "default", "weight": 1}, "treatment": {"strategy": "popular", "weight": 1}}
+    body = {"name": "popular on item pages", "arms": even, "scene": "item_detail", "metric": "ctr"}
     assert client.post("/v1/experiments", json=body, headers=_key(shop, "read")).status_code == 403
     made = client.post("/v1/experiments", json=body, headers=_key(shop, "admin"))
     assert made.status_code == 201, made.text
     experiment_id = made.json()["experiment_id"]
+    assert [(a["name"], a["weight"]) for a in made.json()["arms"]] == [("control", 0.5), ("treatment", 0.5)]
     assert client.post("/v1/experiments", json=body, headers=_key(shop, "admin")).status_code == 409  # one per scene
 
     empty = client.get(f"/v1/experiments/{experiment_id}", headers=_key(shop, "read")).json()
@@ -127,6 +133,10 @@ def test_an_experiment_from_creation_to_report_and_stop(client: TestClient, shop
     assert treatment["ctr"]["low"] < 1.0 and report["days"]
     listed = client.get("/v1/experiments", headers=_key(shop, "read")).json()["experiments"]
     assert experiment_id in [e["experiment_id"] for e in listed]
+    # The dashboard's panel: one line per arm over the days, and the arms' table.
+    client.post("/dashboard/login", data={"api_key": shop.keys["read"]}, follow_redirects=False)
+    panel = client.get("/dashboard/fragments/experiments").text
+    assert panel.count("<polyline") == 2 and "popular on item pages" in panel and 'id="experiments-table"' in panel
 
     stop = f"/v1/experiments/{experiment_id}/stop"
     assert client.post(stop, headers=_key(shop, "write")).status_code == 403

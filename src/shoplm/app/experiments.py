@@ -143,6 +143,7 @@ class Experiments:
         scene: str = "home",
         metric: str = "ctr",
         now_ms: int | None = None,
+        relative_weights: bool = False,
     ) -> dict[str, Any]:
         """Start an experiment now.
 
@@ -153,6 +154,7 @@ class Experiments:
             scene: the recommendation scene it runs on.
             metric: the primary metric, ``ctr`` or ``conversion``.
             now_ms: its start (default: now).
+            relative_weights: weights are relative (the HTTP API's), not percentages summing to 100.
 
         Returns:
             The experiment as stored.
@@ -167,7 +169,7 @@ class Experiments:
             raise InputError(f"unknown scene {scene!r}: use one of {', '.join(SCENES)}", field="scene")
         if metric not in METRICS:
             raise InputError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}", field="metric")
-        checked = validate_arms(list(arms), STRATEGIES)
+        checked = validate_arms(list(arms), STRATEGIES, relative=relative_weights)
         running = self.store.experiments.running(scene)
         if running:
             raise ConflictError(

@@ -105,13 +105,17 @@ class Arm:
         return asdict(self)
 
 
-def validate_arms(arms: Sequence[Arm | dict[str, Any]], strategies: Collection[str]) -> list[Arm]:
+def validate_arms(
+    arms: Sequence[Arm | dict[str, Any]], strategies: Collection[str], *, relative: bool = False
+) -> list[Arm]:
     """Check an experiment's arms and return them with weights as shares summing to 1.
 
     Args:
         arms: two or more arms, the first is the control; weights are positive and sum to 100
             (percent) or to 1.
         strategies: the strategy names a recommender can serve.
+        relative: weights are relative (any positive numbers: 1 and 3 give 25% and 75%), as the
+            HTTP API takes them; otherwise they must sum to 100 or 1 (a typo guard for people).
 
     Returns:
         The arms, weights normalized to shares of 1.
@@ -145,9 +149,11 @@ def validate_arms(arms: Sequence[Arm | dict[str, Any]], strategies: Collection[s
         if not (isinstance(arm.weight, int | float) and math.isfinite(arm.weight) and arm.weight > 0):
             raise InputError(f"arm {arm.name!r}: weight must be a positive number, got {arm.weight!r}", field="arms")
     total = float(sum(a.weight for a in parsed))
-    if not (math.isclose(total, 100.0, abs_tol=1e-6) or math.isclose(total, 1.0, abs_tol=1e-9)):
+    if not math.isfinite(total):
+        raise InputError("arm weights are too large", field="arms")
+    if not relative and not (math.isclose(total, 100.0, abs_tol=1e-6) or math.isclose(total, 1.0, abs_tol=1e-9)):
         raise InputError(f"arm weights must sum to 100 (percent) or 1, got {total:g}", field="arms")
-    return [Arm(a.name, a.strategy, round(a.weight / total, 12)) for a in parsed]
+    return [Arm(a.name, a.strategy, a.weight / total) for a in parsed]
 
 
 def assignment_point(experiment_id: str, user_id: str) -> float:

@@ -7,13 +7,13 @@ The recommendation route asks :func:`running_experiments` which experiment runs 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
-from shoplm.app.experiments import Experiments, RunningExperiments
+from shoplm.app.experiments import STRATEGIES, Experiments, RunningExperiments
 from shoplm.recommend.engine import Scene
 from shoplm.serve.deps import get_state, json_response, require
 from shoplm.serve.errors import ERROR_RESPONSES, ErrorResponse
@@ -25,19 +25,37 @@ _CONFLICT = {409: {"model": ErrorResponse, "description": "another experiment ru
 ExperimentId = Annotated[str, Path(min_length=1, max_length=64, description="the experiment's id")]
 
 
+# Every constraint of an experiment is in the schema, so a request the schema admits is accepted (or
+# meets a 409: the scene has a running experiment): arm names are an object's keys (never two alike),
+# weights are relative (any positive numbers), strategies an enumeration.
+ArmName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,15}$")]
+
+
 class ArmIn(BaseModel):
-    name: str = Field(min_length=1, max_length=16, description="1-16 of a-z, 0-9, '_' and '-'")
-    strategy: str = Field(
-        min_length=1, max_length=64, description="default, popular, or a source: sequential, als, cooccurrence, ..."
+    strategy: Literal[STRATEGIES] = Field(  # type: ignore[valid-type]
+        description="default (the live blend), popular, or one candidate source alone"
     )
     weight: float = Field(
-        allow_inf_nan=False, description="traffic share in percent (all arms: 100) or as a share of 1"
+        gt=0, le=1_000_000, description="relative traffic weight: 50 and 50, or 1 and 1, split evenly"
     )
+
+
+def _arm_names_as_property_names(schema: dict[str, Any]) -> None:
+    """Arm names as ``propertyNames`` (every key must match), not ``patternProperties`` (others allowed)."""
+    ((pattern, arm),) = schema.pop("patternProperties").items()
+    schema["propertyNames"] = {"pattern": pattern}
+    schema["additionalProperties"] = arm
 
 
 class ExperimentIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    arms: list[ArmIn] = Field(max_length=20, description="two or more; the first is the control")
+    # At least one character that is not white space (Python's and the schema's definition alike).
+    name: str = Field(min_length=1, max_length=200, pattern=r"[^\s\x1c-\x1f]")
+    arms: dict[ArmName, ArmIn] = Field(
+        min_length=2,
+        max_length=20,
+        description="arm name (1-16 of a-z, 0-9, '_', '-') -> strategy and weight; the first arm is the control",
+        json_schema_extra=_arm_names_as_property_names,
+    )
     scene: Scene = "home"
     metric: Literal["ctr", "conversion"] = Field(default="ctr", description="the primary metric")
 
@@ -142,10 +160,11 @@ def running_experiments(request: Request) -> RunningExperiments:
     responses=_CONFLICT,
 )
 def create_experiment(body: ExperimentIn, request: Request) -> Response:
-    """422 for an unknown strategy, one arm, duplicate names or weights that are not positive or do not sum
-    to 100; 409 when an experiment runs on the scene already."""
+    """422 for an unknown strategy, fewer than two arms, a malformed arm name or a weight that is not
+    positive; 409 when an experiment runs on the scene already."""
+    arms = [{"name": name, **arm.model_dump()} for name, arm in body.arms.items()]
     made = experiments_service(request).create(
-        body.name, [a.model_dump() for a in body.arms], scene=body.scene, metric=body.metric
+        body.name, arms, scene=body.scene, metric=body.metric, relative_weights=True
     )
     return json_response(made, status_code=201)
 
