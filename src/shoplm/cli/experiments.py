@@ -37,7 +37,11 @@ def create(
     name: Annotated[str, typer.Argument(help="a label for people")],
     arm: Annotated[
         list[str],
-        typer.Option("--arm", help="NAME=STRATEGY, two or more; the first is the control (strategies: see --help)"),
+        typer.Option(
+            "--arm",
+            help="NAME=STRATEGY, two or more, the first is the control; strategies: default, popular, sequential, "
+            "cooccurrence, als, text, popularity, bought_together",
+        ),
     ],
     split: Annotated[str | None, typer.Option(help="traffic percentages per arm, e.g. 50,50 (default: even)")] = None,
     scene: Annotated[str, typer.Option(help="the recommendation scene it runs on")] = "home",
