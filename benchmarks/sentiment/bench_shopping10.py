@@ -1,7 +1,7 @@
 """The second sentiment benchmark: online_shopping_10_cats, split by text hash, accuracy per category.
 
     OPENBLAS_NUM_THREADS=1 nice -n 5 .venv/bin/python benchmarks/sentiment/bench_shopping10.py \
-        --data ../shared/data --per-cat 100 --out benchmarks/sentiment/results_shopping10.json
+        --data ../shared/data --per-cat 100 --out benchmarks/sentiment/shopping10.json
 
 Exact duplicate texts are dropped (every copy of a text carrying both labels), the rest split by
 a hash of the text (20% test), so no text is on both sides. ``--per-cat`` keeps the first N
@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--per-cat", type=int, default=100, help="training texts per category (0: all)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/sentiment/results_shopping10.json"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/sentiment/shopping10.json"))
     parser.add_argument("--cache-dir", type=Path, default=Path("shoplm-data/cache/embeddings"))
     parser.add_argument("--members", default="fused,e5,ngram")
     args = parser.parse_args()

@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("src/shoplm/insight/data/sentiment"))
     parser.add_argument("--cache-dir", type=Path, default=Path("shoplm-data/cache/embeddings"))
-    parser.add_argument("--report", type=Path, default=Path("benchmarks/sentiment/results_default_model.json"))
+    parser.add_argument("--report", type=Path, default=Path("benchmarks/sentiment/default_model.json"))
     parser.add_argument("--ngram-features", type=int, default=20_000)
     parser.add_argument("--demo-users", type=int, default=2000)
     parser.add_argument("--zh-rows", type=int, default=0, help="only the first N ChnSentiCorp training rows (0: all)")
