@@ -207,6 +207,7 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
                 "#sentiment-slot",
                 "#experiments-slot",
                 "#aspects-slot",
+                "#ads-slot",
                 "#replies-slot",
                 "#ctr-slot",
                 "#opinion-slot",
@@ -225,6 +226,8 @@ def test_dashboard_in_a_real_browser(shop: Shop, shop_copy: Path, server_factory
             assert page.locator("#experiments-chart polyline").count() == 2  # each arm's cumulative CTR
             assert page.locator("#experiments-table tr").count() == 3  # header, control, treatment
             assert page.locator("#aspects-chart rect[data-polarity='negative']").count() >= 2  # per aspect category
+            assert page.locator("#ads-chart rect").count() >= 2  # a posterior CTR bar per creative arm
+            assert page.locator("#ads-chart line").count() >= 2  # with its 90% interval
             assert page.locator("#replies-chart rect").count() >= 1 + 4  # drafts per outcome, and the legend
             assert page.locator("#replies-list tr[data-review] .badge-ok").count() >= 1  # a checked draft
             assert page.locator("#ctr-chart rect").count() == 8  # CTR of each of the 8 slots

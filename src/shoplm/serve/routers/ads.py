@@ -18,14 +18,14 @@ from shoplm.serve.errors import ERROR_RESPONSES, ErrorResponse
 
 router = APIRouter(prefix="/v1/ads", tags=["ads"], responses=ERROR_RESPONSES)
 _NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such item"}}
-_INVALID = {422: {"model": ErrorResponse, "description": "unknown channel, language or attribute"}}
+_INVALID = {422: {"model": ErrorResponse, "description": "unknown channel, language or attribute, or n out of 1-10"}}
 
 
 class AdWriteRequest(BaseModel):
     """What to write: the item, the channel, how many variants and under which constraints."""
 
     item_id: str = Field(min_length=1, max_length=128)
-    channel: str = Field(min_length=1, max_length=32, description="search, feed or push")
+    channel: Literal["search", "feed", "push"] = Field(description="the channel: its length limits are in [ads]")
     n: int = Field(default=5, ge=1, le=10)
     language: Literal["zh", "en"] | None = None
     must_mention: list[Literal["brand", "price", "color", "material", "size", "title", "category"]] = Field(
@@ -96,7 +96,7 @@ class CreativePosteriors(BaseModel):
     responses={**_NOT_FOUND, **_INVALID},
 )
 def write_ads(body: AdWriteRequest, request: Request) -> Response:
-    """404 ``item_not_found``; 422 for a channel the settings do not define."""
+    """404 ``item_not_found``; 422 for a channel other than search, feed or push."""
     from shoplm.app.adcopy import write_ads as write
 
     state = get_state(request)
