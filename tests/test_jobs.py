@@ -81,6 +81,9 @@ def test_demo_small_end_to_end(tmp_path: Path) -> None:
     result = jobs.run_demo(settings, console=console, progress_bar=progress_bar, small=True)
     text = out.getvalue()
     assert result["counts"]["items"] == 400 and result["counts"]["events"] > 10_000
+    # The impression logs are ingested and every stored review is scored on arrival.
+    assert result["counts"]["impressions"] > 0
+    assert result["counts"]["review_sentiment"] == result["counts"]["reviews"] > 0
     assert "trained als" in text and "recently:" in text
     assert result["samples"] and all(s["recommendations"]["home"] for s in result["samples"])
     assert "because you" in text and "item_detail" in text and "post_purchase" in text

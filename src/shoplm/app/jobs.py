@@ -37,7 +37,7 @@ from shoplm.store import Store, sqlite_files
 
 ProgressFactory = Callable[..., AbstractContextManager[Callable[[int, int], None]]]
 
-INGEST_ORDER = ("items", "users", "events", "orders", "reviews", "conversations")
+INGEST_ORDER = ("items", "users", "events", "orders", "reviews", "conversations", "impressions")
 DEMO_SEQUENTIAL_MINUTES = 1.5
 
 
@@ -373,6 +373,16 @@ def run_demo(
             report = ingest(kind, files[kind], store=store, settings=settings, progress=update)
         console.print(f"[green]✓[/] {report.summary()} [dim]({report.seconds:.1f} s)[/]")
     timings["ingest"] = time.perf_counter() - started
+
+    # Reviews are scored as they arrive, as `shoplm ingest` does (settings.sentiment.score_on_ingest).
+    from shoplm.app.reviews import after_ingest
+
+    started = time.perf_counter()
+    with progress_bar("scoring review sentiment") as update:
+        scored = after_ingest(store, settings, INGEST_ORDER, progress=update)
+    if scored is not None:
+        console.print(f"[green]✓[/] sentiment: {scored.summary()}")
+        timings["review sentiment"] = time.perf_counter() - started
 
     started = time.perf_counter()
     encoded = encode_catalog(store, settings, progress=console.is_terminal)
