@@ -56,7 +56,7 @@ def test_features_never_see_the_impression_or_the_future(logs, table) -> None:
     # The first impression of each user knows no clicks of theirs yet, whatever that request's clicks are.
     first = ~imps.duplicated("user_id")
     assert (features.loc[first.to_numpy(), "user_clicks"] == 0).all()
-    assert {"text_pref", "emb_0", "item_creative_ctr", "creative"} <= set(features.columns)
+    assert {"text_pref", "text_taste", "emb_0", "item_creative_ctr", "creative"} <= set(features.columns)
 
 
 def test_serving_features_equal_the_logs_features_after_the_last_impression(logs, table) -> None:

@@ -12,7 +12,10 @@ future or from the impression's own request:
 - text (optional): the first components of the item's LM vector (e5, reduced by PCA on the
   catalog), and cosines between the item's vector and the user's vectors to date: the mean of the
   items they clicked, of those shown and passed over, of those in their events, and the
-  clicked-minus-passed direction.
+  clicked-minus-passed direction;
+- taste (with text, when the catalog has titles): the user's taste for titles to date, from a ridge
+  regression of their past click residuals on a title embedding learned from all users' clicks
+  (:mod:`shoplm.marketing.ctr_taste`), dotted with the candidate's title.
 
 :class:`CtrFeaturizer` learns the catalog codes and the end-of-log state of every user and item,
 so :meth:`CtrFeaturizer.request_features` builds the same columns for a live request from arrays
@@ -41,6 +44,7 @@ import pandas as pd
 
 from shoplm.errors import InputError
 from shoplm.estimator import Estimator
+from shoplm.marketing import ctr_taste
 
 CATEGORICAL = ("category", "brand", "price_band", "language", "scene", "position", "hour", "creative")
 BASE_NUMERIC = (
@@ -62,6 +66,7 @@ BASE_NUMERIC = (
     "item_creative_ctr",
 )
 TEXT_COSINES = ("text_click_cos", "text_skip_cos", "text_event_cos", "text_pref")
+TASTE = ("text_taste", "text_taste_cos")
 MAX_POSITION = 15  # positions beyond share one code
 MAX_CREATIVES = 16  # ad-copy variant codes 1..16 (0: unknown or beyond)
 SMOOTHING = 20.0  # pseudo-impressions at the global CTR in every smoothed CTR
@@ -118,15 +123,26 @@ class CtrFeaturizer(Estimator):
     Args:
         text_dims: item-vector components used as features (0: no text features at all).
         profile_dims: components kept for the user text profiles (cosines).
+        taste_dims: size of the learned title embedding for the users' taste (0: no taste features;
+            taste needs text features and catalog titles).
+        taste_ridge: ridge penalty of each user's taste to date (chosen on the CTR bench's validation).
     """
 
-    def __init__(self, text_dims: int = 16, profile_dims: int = 32) -> None:
+    def __init__(
+        self, text_dims: int = 16, profile_dims: int = 32, taste_dims: int = 16, taste_ridge: float = 3.0
+    ) -> None:
         self.text_dims = text_dims
         self.profile_dims = profile_dims
+        self.taste_dims = taste_dims
+        self.taste_ridge = taste_ridge
 
     @property
     def uses_text(self) -> bool:
         return self.text_dims > 0
+
+    @property
+    def uses_taste(self) -> bool:
+        return getattr(self, "item_taste_", np.zeros((0, 0, 0))).size > 0
 
     # -- fitting -----------------------------------------------------------------------
     def fit(
@@ -198,14 +214,59 @@ class CtrFeaturizer(Estimator):
             impressions, events, np.arange(len(self.item_ids_)), np.full(len(self.item_ids_), end)
         )
         self.item_state_ = np.column_stack([item_state[k] for k in _ITEM_STATE]).astype(np.float64)
+        self._fit_taste(impressions, items)
         return self
+
+    def _fit_taste(self, impressions: pd.DataFrame, items: pd.DataFrame) -> None:
+        """The cross-fitted title embeddings (one per user half), position CTRs and end-of-log tastes."""
+        dims = self.taste_dims if self.uses_text and "title" in items.columns else 0
+        self.item_taste_ = np.zeros((2, len(self.item_ids_), dims), dtype=np.float32)
+        self.position_ctr_ = np.full(MAX_POSITION + 1, self.global_ctr_)
+        self.user_taste_ = np.zeros((len(self.user_ids_), dims), dtype=np.float32)
+        if dims == 0:
+            return
+        rows = self._item_index(impressions["item_id"].to_numpy())
+        known = rows >= 0
+        user_ids = impressions["user_id"].astype(str).to_numpy()
+        position = np.minimum(impressions["position"].to_numpy(dtype=np.int64), MAX_POSITION)
+        clicked = impressions["clicked"].to_numpy(dtype=np.float64)
+        by_position = pd.Series(clicked).groupby(position).mean()
+        self.position_ctr_[by_position.index.to_numpy()] = by_position.to_numpy()
+        titles = ctr_taste.title_matrix(items["title"].fillna("").astype(str).tolist())
+        folds = ctr_taste.user_folds(user_ids)
+        for fold in (0, 1):
+            mask = known & (folds == fold)
+            if mask.sum() == 0:
+                continue
+            codes = np.unique(user_ids[mask], return_inverse=True)[1]
+            self.item_taste_[fold] = ctr_taste.fit_title_embedding(
+                titles, rows[mask], codes, position[mask], clicked[mask], dims=dims
+            )
+        # End-of-log taste of every user: one query row per user after the whole log.
+        end = np.int64(np.iinfo(np.int64).max // 4)
+        queries = pd.DataFrame({"user_id": self.user_ids_, "item_id": "", "ts_ms": end, "position": 0, "clicked": 0})
+        log = pd.concat([impressions[list(queries.columns)], queries], ignore_index=True)
+        _, taste = self._taste_to_date(log)
+        self.user_taste_ = taste[len(impressions) :].astype(np.float32)
+
+    def _taste_to_date(self, impressions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(item title embedding, user taste to date) of each impression: the other user half's embedding."""
+        user_ids = impressions["user_id"].astype(str).to_numpy()
+        rows = self._item_index(impressions["item_id"].to_numpy())
+        z = self.item_taste_[1 - ctr_taste.user_folds(user_ids), np.maximum(rows, 0)] * (rows >= 0)[:, None]
+        position = np.minimum(impressions["position"].to_numpy(dtype=np.int64), MAX_POSITION)
+        residual = impressions["clicked"].to_numpy(dtype=np.float64) - self.position_ctr_[position]
+        ts = impressions["ts_ms"].to_numpy(dtype=np.int64)
+        _, taste = ctr_taste.taste_to_date(user_ids, ts, z, residual, self.taste_ridge)
+        return z, taste
 
     # -- features --------------------------------------------------------------------------
     @property
     def feature_names(self) -> list[str]:
         """Columns of the feature table, categorical first."""
         text = [f"emb_{i}" for i in range(min(self.text_dims, self.item_text_.shape[1]))] if self.uses_text else []
-        return [*CATEGORICAL, *BASE_NUMERIC, *(TEXT_COSINES if self.uses_text else ()), *text]
+        taste = TASTE if self.uses_taste else ()
+        return [*CATEGORICAL, *BASE_NUMERIC, *(TEXT_COSINES if self.uses_text else ()), *taste, *text]
 
     @property
     def cardinalities(self) -> dict[str, int]:
@@ -333,6 +394,7 @@ class CtrFeaturizer(Estimator):
         item: dict[str, np.ndarray],
         profiles: np.ndarray | None,
         creative: np.ndarray,
+        taste: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         static = self.item_static_[np.maximum(rows, 0)] * (rows >= 0)[:, None]
         g = self.global_ctr_
@@ -381,6 +443,10 @@ class CtrFeaturizer(Estimator):
             cols["text_pref"] = np.einsum("ij,ij->i", clicked / n_clicks - skipped / n_skips, unit)
             for i in range(min(self.text_dims, d)):
                 cols[f"emb_{i}"] = text[:, i]
+        if self.uses_taste and taste is not None:
+            z, w = taste
+            cols["text_taste"] = np.einsum("ij,ij->i", w, z)
+            cols["text_taste_cos"] = np.einsum("ij,ij->i", _unit(w), _unit(z))
         return np.column_stack([cols[name] for name in self.feature_names])
 
     def log_features(self, impressions: pd.DataFrame, events: pd.DataFrame | None) -> pd.DataFrame:
@@ -404,7 +470,8 @@ class CtrFeaturizer(Estimator):
         hour = (ts // 3_600_000) % 24
         scene = _codes(impressions["scene"].fillna(""), _SCENES)
         position = impressions["position"].to_numpy(dtype=np.int64)
-        matrix = self._assemble(rows, scene, position, hour, user, item, user.get("profiles"), creatives)
+        taste = self._taste_to_date(impressions) if self.uses_taste else None
+        matrix = self._assemble(rows, scene, position, hour, user, item, user.get("profiles"), creatives, taste)
         return pd.DataFrame(matrix, columns=self.feature_names, index=impressions.index)
 
     def request_features(
@@ -445,7 +512,13 @@ class CtrFeaturizer(Estimator):
         item = {k: item_state[:, j] for j, k in enumerate(_ITEM_STATE)}
         pos = np.arange(n) if positions is None else np.asarray(positions, dtype=np.int64)
         scene_code = np.full(n, _SCENES.index(scene) + 1 if scene in _SCENES else 0)
-        return self._assemble(rows, scene_code, pos, np.full(n, hour), user, item, profile, np.zeros(n))
+        taste = None
+        if self.uses_taste:
+            fold = int(ctr_taste.user_folds(np.array([user_id]))[0])  # the other half's embedding
+            z = self.item_taste_[1 - fold, np.maximum(rows, 0)] * (rows >= 0)[:, None]
+            w = self.user_taste_[u] if u >= 0 else np.zeros(z.shape[1], dtype=np.float32)
+            taste = (z, np.broadcast_to(w, z.shape))
+        return self._assemble(rows, scene_code, pos, np.full(n, hour), user, item, profile, np.zeros(n), taste)
 
     # -- persistence ---------------------------------------------------------------------
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -457,6 +530,9 @@ class CtrFeaturizer(Estimator):
             "user_state": self.user_state_,
             "user_profiles": self.user_profiles_,
             "item_state": self.item_state_,
+            "item_taste": self.item_taste_,
+            "user_taste": self.user_taste_,
+            "position_ctr": self.position_ctr_,
         }
         state = {
             "categories": self.categories_,
@@ -475,6 +551,9 @@ class CtrFeaturizer(Estimator):
         self.user_state_ = arrays["user_state"]
         self.user_profiles_ = arrays.get("user_profiles", np.zeros((len(self.user_ids_), 0), dtype=np.float32))
         self.item_state_ = arrays["item_state"]
+        self.item_taste_ = arrays.get("item_taste", np.zeros((2, len(self.item_ids_), 0), dtype=np.float32))
+        self.user_taste_ = arrays.get("user_taste", np.zeros((len(self.user_ids_), 0), dtype=np.float32))
+        self.position_ctr_ = arrays.get("position_ctr", np.full(MAX_POSITION + 1, float(state["global_ctr"])))
         self.categories_ = list(state["categories"])
         self.brands_ = list(state["brands"])
         self.languages_ = list(state["languages"])
