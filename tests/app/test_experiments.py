@@ -59,6 +59,12 @@ def test_create_list_stop_and_their_errors(service: Experiments) -> None:
     with pytest.raises(NotFoundError):
         service.report("nope")
     service.create("home again", ARMS)  # the scene is free again
+    # Starting and stopping are audited; a refused request leaves no entry.
+    audited = [(e["action"], e["actor"], e["details"]["experiment_id"]) for e in service.store.audit.entries()]
+    assert sorted(audited) == sorted(
+        [("experiment_create", "cli", e["experiment_id"]) for e in service.list_experiments()]
+        + [("experiment_stop", "cli", made["experiment_id"])]
+    )
 
 
 @pytest.mark.parametrize(

@@ -144,8 +144,9 @@ class Experiments:
         metric: str = "ctr",
         now_ms: int | None = None,
         relative_weights: bool = False,
+        actor: str = "cli",
     ) -> dict[str, Any]:
-        """Start an experiment now.
+        """Start an experiment now (written to the audit log).
 
         Args:
             name: a label for people.
@@ -155,6 +156,7 @@ class Experiments:
             metric: the primary metric, ``ctr`` or ``conversion``.
             now_ms: its start (default: now).
             relative_weights: weights are relative (the HTTP API's), not percentages summing to 100.
+            actor: who starts it, for the audit log: the API key's id, or ``"cli"``.
 
         Returns:
             The experiment as stored.
@@ -193,6 +195,9 @@ class Experiments:
             "stop_ms": None,
         }
         self.store.experiments.insert(row)
+        # Who changed what users are served is an admin action like a key change: audited.
+        details = {"experiment_id": experiment_id, "scene": scene, "arms": [a.to_dict() for a in checked]}
+        self.store.audit.append(actor=actor, action="experiment_create", details=details, at_ms=now_ms)
         return Experiment.from_row(row).to_dict()
 
     def get(self, experiment_id: str) -> Experiment:
@@ -206,8 +211,13 @@ class Experiments:
         """Every experiment, newest first."""
         return [Experiment.from_row(row).to_dict() for row in self.store.experiments.all()]
 
-    def stop(self, experiment_id: str, *, now_ms: int | None = None) -> dict[str, Any]:
-        """Stop a running experiment (its outcomes count up to now).
+    def stop(self, experiment_id: str, *, now_ms: int | None = None, actor: str = "cli") -> dict[str, Any]:
+        """Stop a running experiment (its outcomes count up to now); written to the audit log.
+
+        Args:
+            experiment_id: the experiment.
+            now_ms: when it stops (default: now).
+            actor: who stops it: the API key's id, or ``"cli"``.
 
         Raises:
             NotFoundError: no such experiment.
@@ -217,6 +227,8 @@ class Experiments:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         if not self.store.experiments.stop(experiment_id, stop_ms=now_ms):
             raise ConflictError(f"experiment {experiment_id} is stopped already", code="experiment_stopped")
+        details = {"experiment_id": experiment_id}
+        self.store.audit.append(actor=actor, action="experiment_stop", details=details, at_ms=now_ms)
         return self.get(experiment_id).to_dict()
 
     def report(self, experiment_id: str, *, now_ms: int | None = None) -> dict[str, Any]:

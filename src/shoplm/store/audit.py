@@ -50,7 +50,18 @@ for _dialect, _statements in AUDIT_LOG_TRIGGERS.items():
         event.listen(audit_table, "after_create", DDL(_statement).execute_if(dialect=_dialect))
 
 #: The actions the log knows; ``append`` refuses others, so a typo cannot make a new kind.
-AUDIT_ACTIONS = ("forget", "export", "rekey", "key_create", "key_revoke", "key_rotate", "backup", "restore")
+AUDIT_ACTIONS = (
+    "forget",
+    "export",
+    "rekey",
+    "key_create",
+    "key_revoke",
+    "key_rotate",
+    "backup",
+    "restore",
+    "experiment_create",
+    "experiment_stop",
+)
 
 
 class AuditRepository:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from shoplm.app.experiments import STRATEGIES, Experiments, RunningExperiments
 from shoplm.recommend.engine import Scene
+from shoplm.serve.auth import ApiKey
 from shoplm.serve.deps import get_state, json_response, require
 from shoplm.serve.errors import ERROR_RESPONSES, ErrorResponse
 
@@ -156,15 +157,16 @@ def running_experiments(request: Request) -> RunningExperiments:
     response_model=ExperimentOut,
     status_code=201,
     summary="Start an A/B test of recommendation strategies",
-    dependencies=[Depends(require("admin"))],
     responses=_CONFLICT,
 )
-def create_experiment(body: ExperimentIn, request: Request) -> Response:
+def create_experiment(
+    body: ExperimentIn, request: Request, key: Annotated[ApiKey, Depends(require("admin"))]
+) -> Response:
     """422 for an unknown strategy, fewer than two arms, a malformed arm name or a weight that is not
     positive; 409 when an experiment runs on the scene already."""
     arms = [{"name": name, **arm.model_dump()} for name, arm in body.arms.items()]
     made = experiments_service(request).create(
-        body.name, arms, scene=body.scene, metric=body.metric, relative_weights=True
+        body.name, arms, scene=body.scene, metric=body.metric, relative_weights=True, actor=key.key_id
     )
     return json_response(made, status_code=201)
 
@@ -173,12 +175,13 @@ def create_experiment(body: ExperimentIn, request: Request) -> Response:
     "/experiments/{experiment_id}/stop",
     response_model=ExperimentOut,
     summary="Stop a running experiment",
-    dependencies=[Depends(require("admin"))],
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def stop_experiment(experiment_id: ExperimentId, request: Request) -> Response:
+def stop_experiment(
+    experiment_id: ExperimentId, request: Request, key: Annotated[ApiKey, Depends(require("admin"))]
+) -> Response:
     """409 when it is stopped already."""
-    return json_response(experiments_service(request).stop(experiment_id))
+    return json_response(experiments_service(request).stop(experiment_id, actor=key.key_id))
 
 
 @router.get(
