@@ -86,6 +86,17 @@ def shop(settings: Settings, store: Store) -> tuple[Settings, Store, Pseudonymiz
             }
         ),
     )
+    store.review_sentiment.upsert(
+        {
+            "review_id": r,
+            "text_hash": h,
+            "polarity": "positive",
+            "p_positive": 0.9,
+            "rating_estimate": 4.6,
+            "model_version": "m",
+        }
+        for r, h in (("r1", "h1"), ("r2", "h2"))
+    )
     store.upsert(
         "orders",
         pd.DataFrame(
@@ -136,6 +147,7 @@ def test_forget_removes_every_row_of_the_user_and_keeps_the_others(shop: tuple[S
     assert report.rows == {
         "events": 2,
         "reviews": 1,
+        "review_sentiment": 1,
         "orders": 1,
         "order_lines": 1,
         "user_scores": 1,
@@ -157,8 +169,9 @@ def test_export_has_every_row_of_the_user_only_and_is_audited(shop: tuple[Settin
     assert len(tables["events"]) == 2 and tables["reviews"][0]["text"].startswith("U1 adored")
     assert tables["orders"][0]["order_id"] == "o1" and tables["order_lines"][0]["quantity"] == 1
     assert p.user("U2") not in json.dumps(tables["events"] + tables["reviews"] + tables["orders"])
+    assert [row["review_id"] for row in tables["review_sentiment"]] == ["r1"]  # their review's score, not U2's
     entry = store.audit.entries()[-1]
-    assert (entry["actor"], entry["action"], entry["details"]["rows"]) == ("k123", "export", 8)
+    assert (entry["actor"], entry["action"], entry["details"]["rows"]) == ("k123", "export", 9)
     assert "U1" not in json.dumps(entry) and p.user("U1") not in json.dumps(entry)
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from shoplm.app.review_replies import ReviewReplies
 from shoplm.cli.main import app
 from shoplm.config import Settings
-from shoplm.errors import InputError, NotFoundError
+from shoplm.errors import ConflictError, NotFoundError
 from shoplm.lm.faithfulness import check_faithfulness
 from shoplm.lm.generator import Fact
 from shoplm.store import Store
@@ -140,7 +140,7 @@ def test_newest_negative_drafts_and_errors(shop: tuple) -> None:
     assert [d["review"]["ts_ms"] for d in drafts] == sorted((d["review"]["ts_ms"] for d in drafts), reverse=True)
     with pytest.raises(NotFoundError, match="no review 'R404'"):
         replies.draft_reply("R404")
-    with pytest.raises(InputError, match="no language model is configured"):
+    with pytest.raises(ConflictError, match="no language model is configured"):
         replies.draft_reply(drafts[0]["review_id"], backend="llm")
 
 

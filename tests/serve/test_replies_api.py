@@ -56,7 +56,7 @@ def test_unknown_reviews_and_bad_backends(client: TestClient, shop: Shop, negati
     url = f"/v1/reviews/{negative['review_id']}/reply"
     assert client.post(url, params={"backend": "gpt"}, headers=_read(shop)).status_code == 422
     no_model = client.post(url, params={"backend": "llm"}, headers=_read(shop))
-    assert no_model.status_code == 422 and "no language model is configured" in no_model.text
+    assert no_model.status_code == 409 and "no language model is configured" in no_model.text
 
 
 def test_an_unfaithful_endpoint_draft_comes_back_replaced(client: TestClient, shop: Shop, negative: dict) -> None:

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from dataclasses import asdict
@@ -250,19 +251,22 @@ def opinion_report(store: Store) -> dict[str, Any]:
     return {**found["body"], "computed_ms": found["computed_ms"]}
 
 
-def opinion_alerts(store: Store, *, limit: int = 50, since: str | None = None) -> dict[str, Any]:
+def opinion_alerts(store: Store, *, limit: int = 50, since: str | datetime.date | None = None) -> dict[str, Any]:
     """The stored opinion alerts, newest spike first, each with its reviews and topics.
 
     Args:
         limit: at most this many.
-        since: only spikes whose last day is on or after this day (``YYYY-MM-DD``).
+        since: only spikes whose last day is on or after this day (a date, or ``YYYY-MM-DD``).
 
     Raises:
         InputError: ``since`` is not a date.
     """
     from shoplm.insight.opinion import parse_day
 
-    since_day = None if since is None else day_string(parse_day(since))
+    if isinstance(since, datetime.date):
+        since_day: str | None = since.isoformat()  # any year: a date is compared as its ISO text
+    else:
+        since_day = None if since is None else day_string(parse_day(since))
     rows = store.alerts.recent(ALERT_KIND, limit=100_000)
     found = []
     for row in rows:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shoplm.errors import InputError, NotFoundError
+from shoplm.errors import ConflictError, InputError, NotFoundError
 from shoplm.insight.replies import ReviewToReply, draft_review_reply, policy_queries, prepare_review
 from shoplm.lm.generator import Fact, TemplateGenerator, TextGenerator, load_generator
 
@@ -107,17 +107,19 @@ class ReviewReplies:
         """The generator for ``backend`` (None: as configured; ``template``; ``llm``: the configured model).
 
         Raises:
-            InputError: an unknown backend, or ``llm`` when ``generator.kind`` is ``template``.
+            InputError: an unknown backend.
+            ConflictError: ``llm`` when ``generator.kind`` is ``template`` (the request is fine; the shop has no model).
         """
         if backend is not None and backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
         if backend == "template":
             return TemplateGenerator()
         if backend == "llm" and not self._given_model and self.settings.generator.kind == "template":
-            raise InputError(
+            raise ConflictError(
                 "no language model is configured (generator.kind = 'template'): set generator.kind to "
                 "'openai' (with generator.base_url) or 'llama_cpp' (with generator.gguf_path), "
-                "or use --backend template"
+                "or use --backend template",
+                code="no_language_model",
             )
         with self._lock:
             if self._generator is None:

@@ -41,6 +41,7 @@ from shoplm.store.schema import messages as messages_table
 from shoplm.store.schema import metadata
 from shoplm.store.schema import order_lines as order_lines_table
 from shoplm.store.schema import orders as orders_table
+from shoplm.store.schema import review_sentiment as review_sentiment_table
 from shoplm.store.schema import reviews as reviews_table
 from shoplm.store.schema import users as users_table
 
@@ -70,6 +71,11 @@ class ErasureRepository:
         statement = select(conversations_table.c.conversation_id).where(conversations_table.c.user_id == user_id)
         return [str(row[0]) for row in conn.execute(statement)]
 
+    @staticmethod
+    def _review_ids(user_id: str) -> Any:
+        """A subquery of the user's review ids (their reviews' scores are keyed by review, not user)."""
+        return select(reviews_table.c.review_id).where(reviews_table.c.user_id == user_id)
+
     def _alert_condition(self, user_id: str, order_ids: list[str]) -> Any:
         c = alerts_table.c
         named = [c.body.contains(user_id), c.title.contains(user_id), c.subject == user_id]
@@ -86,6 +92,9 @@ class ErasureRepository:
         found["messages"] = select(messages_table).where(messages_table.c.conversation_id.in_(conversations))
         found["chat_transcripts"] = select(transcripts_table).where(
             transcripts_table.c.conversation_id.in_(conversations)
+        )
+        found["review_sentiment"] = select(review_sentiment_table).where(
+            review_sentiment_table.c.review_id.in_(self._review_ids(user_id))
         )
         found["alerts"] = select(alerts_table).where(self._alert_condition(user_id, orders))
         found["analytics_reports"] = select(reports_table).where(reports_table.c.body.contains(user_id))
@@ -174,6 +183,9 @@ class ErasureRepository:
             ).rowcount
             done["order_lines"] = conn.execute(
                 delete(order_lines_table).where(order_lines_table.c.order_id.in_(orders))
+            ).rowcount
+            done["review_sentiment"] = conn.execute(  # before the reviews that name them go
+                delete(review_sentiment_table).where(review_sentiment_table.c.review_id.in_(self._review_ids(user_id)))
             ).rowcount
             for table in USER_TABLES:
                 done[str(table.name)] = conn.execute(delete(table).where(table.c.user_id == user_id)).rowcount

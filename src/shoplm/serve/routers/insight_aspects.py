@@ -20,13 +20,15 @@ from shoplm.serve.errors import ERROR_RESPONSES
 router = APIRouter(prefix="/v1/insight/aspects", tags=["insight"], responses=ERROR_RESPONSES)
 
 #: most texts one request may analyse (each new clause costs the encoder ~10 ms)
-MAX_TEXTS = 100
+MAX_TEXTS = 50
+#: characters per text: 50 such texts stay near the 1 MB body limit, and one text over it is a 422, not a 413
+MAX_TEXT_CHARS = 20_000
 
 
 class AspectsRequest(BaseModel):
     """Review texts (Chinese or English; the language of each is detected); nothing is stored."""
 
-    texts: list[Annotated[str, Field(max_length=100_000)]] = Field(min_length=1, max_length=MAX_TEXTS)
+    texts: list[Annotated[str, Field(max_length=MAX_TEXT_CHARS)]] = Field(min_length=1, max_length=MAX_TEXTS)
 
 
 class AspectOut(BaseModel):

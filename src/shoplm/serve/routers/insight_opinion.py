@@ -6,6 +6,7 @@ Both read what the opinion job stored (``shoplm insight alerts --run`` or the sc
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -88,11 +89,12 @@ def alerts(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     since: Annotated[
-        str | None, Query(max_length=32, description="only spikes ending on or after this day (YYYY-MM-DD)")
+        datetime.date | None, Query(description="only spikes ending on or after this day (YYYY-MM-DD)")
     ] = None,
 ) -> Response:
     from shoplm.app.opinion import opinion_alerts
 
+    # A date in the schema: a client learns the format from the OpenAPI document, FastAPI refuses others (422).
     return json_response(opinion_alerts(get_state(request).store, limit=limit, since=since))
 
 

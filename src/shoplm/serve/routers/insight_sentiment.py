@@ -22,13 +22,15 @@ from shoplm.serve.errors import ERROR_RESPONSES, ErrorResponse
 router = APIRouter(prefix="/v1/insight/sentiment", tags=["insight"], responses=ERROR_RESPONSES)
 
 #: most texts one request may score (each new text costs the encoder ~10-100 ms)
-MAX_TEXTS = 100
+MAX_TEXTS = 50
+#: characters per text: 50 such texts stay near the 1 MB body limit, and one text over it is a 422, not a 413
+MAX_TEXT_CHARS = 20_000
 
 
 class SentimentRequest(BaseModel):
     """Review texts to score (Chinese or English); nothing is stored."""
 
-    texts: list[Annotated[str, Field(max_length=100_000)]] = Field(min_length=1, max_length=MAX_TEXTS)
+    texts: list[Annotated[str, Field(max_length=MAX_TEXT_CHARS)]] = Field(min_length=1, max_length=MAX_TEXTS)
 
 
 class SentimentOut(BaseModel):

@@ -71,7 +71,8 @@ def get_review_replies(request: Request) -> ReviewReplies:
     dependencies=[Depends(require("read"))],
     responses={
         404: {"model": ErrorResponse, "description": "no review with this id"},
-        422: {"model": ErrorResponse, "description": "an unknown backend, or llm without a configured model"},
+        409: {"model": ErrorResponse, "description": "backend llm, but the shop has no language model configured"},
+        422: {"model": ErrorResponse, "description": "an unknown backend"},
     },
 )
 def draft_review_reply(
