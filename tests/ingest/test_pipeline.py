@@ -299,3 +299,15 @@ def test_absurd_numbers_are_rejected_not_crashing(tmp_path: Path, store: Store, 
     report = ingest("items", write(tmp_path / "i.csv", items), store=store, settings=settings)
     assert (report.accepted, report.rejected) == (1, 2)
     assert "stock: too large" in report.rejects["reason"].tolist()[1]
+
+
+def test_reviews_without_ratings_land_with_a_null_rating(tmp_path: Path, store: Store, settings: Settings) -> None:
+    rows = [
+        {"item_id": "I1", "user_id": "U1", "text": "good kettle", "timestamp": "2026-01-01T00:00:00Z"},
+        {"item_id": "I1", "user_id": "U2", "text": "很好", "timestamp": "2026-01-02T00:00:00Z"},
+    ]
+    path = write(tmp_path / "reviews.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    report = ingest("reviews", path, store=store, settings=settings)
+    assert report.accepted == 2
+    stored = store.frame("reviews", ["review_id", "rating"])
+    assert stored["rating"].isna().all() and stored["review_id"].str.startswith("r_").all()

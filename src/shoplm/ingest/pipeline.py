@@ -433,7 +433,8 @@ def _reviews_rows(frame: pd.DataFrame) -> pd.DataFrame:
             "ts_ms": frame["timestamp"],
         }
     )
-    hashed = _hash_ids(rows.fillna(""), ["item_id", "user_id", "ts_ms", "text"], "r_")
+    # The rating is not hashed, and an empty Int64 column cannot take "" (a file without ratings).
+    hashed = _hash_ids(rows.drop(columns=["rating"]).fillna(""), ["item_id", "user_id", "ts_ms", "text"], "r_")
     rows.insert(0, "review_id", frame["review_id"].where(frame["review_id"] != "", hashed))
     return rows
 
