@@ -90,7 +90,7 @@ def test_restore_refuses_a_missing_or_corrupt_file_with_exit_2(data_dir: Path, t
 
 
 def test_scheduler_once_runs_what_is_due_and_status_shows_it(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for job in ("train", "forecast", "churn", "fraud"):
+    for job in ("train", "forecast", "churn", "fraud", "opinion"):
         monkeypatch.setenv(f"SHOPLM_SCHEDULER__{job.upper()}__ENABLED", "false")
     monkeypatch.setenv("SHOPLM_SCHEDULER__RETENTION_DAYS", "30")
     with Store.open(Settings(data_dir=data_dir).database_url) as store:
