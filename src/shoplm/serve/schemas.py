@@ -392,3 +392,18 @@ class ReorderList(BaseModel):
     policy: dict[str, Any]
     items: list[ReorderAdvice]
     computed_at: str
+
+
+#: most review texts one insight request (sentiment, aspects) may analyse: each new text costs the
+#: encoder ~10-100 ms
+MAX_REVIEW_TEXTS = 50
+#: characters per text: 50 such texts stay near the 1 MB body limit, and one text over it is a 422, not a 413
+MAX_REVIEW_TEXT_CHARS = 20_000
+
+
+class ReviewTextsIn(BaseModel):
+    """Review texts to analyse (Chinese or English; each text's language is detected); nothing is stored."""
+
+    texts: list[Annotated[str, Field(max_length=MAX_REVIEW_TEXT_CHARS)]] = Field(
+        min_length=1, max_length=MAX_REVIEW_TEXTS
+    )

@@ -7,7 +7,7 @@ thread, so the event loop keeps answering meanwhile. Nothing is stored.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -16,19 +16,9 @@ from pydantic import BaseModel, Field
 
 from shoplm.serve.deps import get_state, json_response, require
 from shoplm.serve.errors import ERROR_RESPONSES
+from shoplm.serve.schemas import ReviewTextsIn
 
 router = APIRouter(prefix="/v1/insight/aspects", tags=["insight"], responses=ERROR_RESPONSES)
-
-#: most texts one request may analyse (each new clause costs the encoder ~10 ms)
-MAX_TEXTS = 50
-#: characters per text: 50 such texts stay near the 1 MB body limit, and one text over it is a 422, not a 413
-MAX_TEXT_CHARS = 20_000
-
-
-class AspectsRequest(BaseModel):
-    """Review texts (Chinese or English; the language of each is detected); nothing is stored."""
-
-    texts: list[Annotated[str, Field(max_length=MAX_TEXT_CHARS)]] = Field(min_length=1, max_length=MAX_TEXTS)
 
 
 class AspectOut(BaseModel):
@@ -65,7 +55,7 @@ class AspectsList(BaseModel):
     summary="Aspect terms, categories and polarities of review texts",
     dependencies=[Depends(require("read"))],
 )
-async def extract_aspects(body: AspectsRequest, request: Request) -> Response:
+async def extract_aspects(body: ReviewTextsIn, request: Request) -> Response:
     """Per text, in order: its aspects, or why it was skipped (``empty``, ``unsupported_language``, ``no_words``)."""
     state = get_state(request)
 

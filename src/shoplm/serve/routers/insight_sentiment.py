@@ -18,19 +18,9 @@ from pydantic import BaseModel, Field
 from shoplm.errors import NotFoundError
 from shoplm.serve.deps import get_state, json_response, require
 from shoplm.serve.errors import ERROR_RESPONSES, ErrorResponse
+from shoplm.serve.schemas import ReviewTextsIn
 
 router = APIRouter(prefix="/v1/insight/sentiment", tags=["insight"], responses=ERROR_RESPONSES)
-
-#: most texts one request may score (each new text costs the encoder ~10-100 ms)
-MAX_TEXTS = 50
-#: characters per text: 50 such texts stay near the 1 MB body limit, and one text over it is a 422, not a 413
-MAX_TEXT_CHARS = 20_000
-
-
-class SentimentRequest(BaseModel):
-    """Review texts to score (Chinese or English); nothing is stored."""
-
-    texts: list[Annotated[str, Field(max_length=MAX_TEXT_CHARS)]] = Field(min_length=1, max_length=MAX_TEXTS)
 
 
 class SentimentOut(BaseModel):
@@ -68,7 +58,7 @@ class ItemSentiment(BaseModel):
     summary="Polarity, P(positive) and a 1-5 rating estimate of review texts",
     dependencies=[Depends(require("read"))],
 )
-async def score_texts(body: SentimentRequest, request: Request) -> Response:
+async def score_texts(body: ReviewTextsIn, request: Request) -> Response:
     state = get_state(request)
 
     def run() -> dict[str, Any]:
