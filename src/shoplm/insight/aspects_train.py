@@ -178,7 +178,8 @@ def train_aspect_extractor(
             "zero_shot_margin": model.zero_shot_margin,
         },
         "n_weak": len(weak_pool[best_weak]),
-        "weak_files": [str(p) for p in weak_files],
+        # The data sets by name (folder/file), not where this machine keeps them: the report ships.
+        "weak_files": [f"{Path(p).parent.name}/{Path(p).name}" for p in weak_files],
         "excluded_files": [str(p) for p in exclude],
     }
     return model, selection
