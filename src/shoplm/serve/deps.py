@@ -11,9 +11,10 @@ Example (a router of a later capability plugs in the same way):
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import orjson
@@ -21,6 +22,7 @@ from fastapi import Depends, Request, Security
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from shoplm.app.experiments import RunningExperiments
 from shoplm.app.insights import Insights
 from shoplm.app.recommender import ShopRecommender
 from shoplm.config import Settings
@@ -148,6 +150,35 @@ async def get_recommender(request: Request) -> ShopRecommender:
             code="models_unavailable",
         )
     return shop
+
+
+_T = TypeVar("_T")
+_PER_APP_LOCK = threading.Lock()
+
+
+def per_app(request: Request, name: str, make: Callable[[ServiceState], _T]) -> _T:
+    """The object kept as ``app.state.<name>``, made by ``make`` on first use (once, under a lock).
+
+    For services a route needs in some processes only, e.g. whose models load on first call.
+    """
+    app_state = request.app.state
+    found = getattr(app_state, name, None)
+    if found is None:
+        with _PER_APP_LOCK:
+            found = getattr(app_state, name, None)
+            if found is None:
+                found = make(get_state(request))
+                setattr(app_state, name, found)
+    return found  # type: ignore[no-any-return]
+
+
+def get_running_experiments(request: Request) -> RunningExperiments:
+    """The process's cache of running A/B experiments (the recommendation route asks it per request)."""
+    return per_app(
+        request,
+        "shoplm_experiments",
+        lambda state: RunningExperiments(state.store, ttl=state.settings.experiments.cache_seconds),
+    )
 
 
 def get_insights(request: Request) -> Insights:

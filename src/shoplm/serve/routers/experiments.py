@@ -1,6 +1,6 @@
 """``/v1/experiments``: A/B tests of recommendation strategies (create and stop: admin; reports: read).
 
-The recommendation route asks :func:`running_experiments` which experiment runs on its scene
+The recommendation route asks :func:`~shoplm.serve.deps.get_running_experiments` which experiment runs on its scene
 (cached for ``[experiments] cache_seconds``), serves the user's arm and logs the exposure; see
 :mod:`shoplm.app.experiments`.
 """
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StringConstraints
 
-from shoplm.app.experiments import STRATEGIES, Experiments, RunningExperiments
+from shoplm.app.experiments import STRATEGIES, Experiments
 from shoplm.recommend.engine import Scene
 from shoplm.serve.auth import ApiKey
 from shoplm.serve.deps import get_state, json_response, require
@@ -139,17 +139,6 @@ class ExperimentReports(BaseModel):
 def experiments_service(request: Request) -> Experiments:
     state = get_state(request)
     return Experiments(state.store, state.settings.experiments)
-
-
-def running_experiments(request: Request) -> RunningExperiments:
-    """The process's cache of running experiments (made on first use)."""
-    app_state = request.app.state
-    cache = getattr(app_state, "shoplm_experiments", None)
-    if cache is None:
-        state = get_state(request)
-        cache = RunningExperiments(state.store, ttl=state.settings.experiments.cache_seconds)
-        app_state.shoplm_experiments = cache
-    return cache  # type: ignore[no-any-return]
 
 
 @router.post(

@@ -13,9 +13,15 @@ from fastapi.responses import Response
 from shoplm.app.experiments import exposure_row
 from shoplm.app.recommender import ShopRecommender
 from shoplm.recommend.engine import Scene
-from shoplm.serve.deps import ServiceState, get_recommender, get_state, json_response, require
+from shoplm.serve.deps import (
+    ServiceState,
+    get_recommender,
+    get_running_experiments,
+    get_state,
+    json_response,
+    require,
+)
 from shoplm.serve.errors import ERROR_RESPONSES
-from shoplm.serve.routers.experiments import running_experiments
 from shoplm.serve.schemas import RecommendationList
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=ERROR_RESPONSES)
@@ -90,7 +96,7 @@ async def recommendations(
     state = get_state(request)
     options: dict[str, Any] = {"k": k, "item_id": item_id, "cart": cart_ids, "query": query}
     # An A/B test on this scene: the user's arm decides the strategy (users only: they are the unit).
-    running = running_experiments(request)
+    running = get_running_experiments(request)
     experiment = running.for_scene(scene) if user_id else None
     if experiment is None:
         return json_response(await recommendation_answer(state, shop, user_id, scene, **options))

@@ -10,7 +10,6 @@ The service (generator and policy passages) is loaded once per process, on first
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -18,11 +17,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from shoplm.app.review_replies import ReviewReplies
-from shoplm.serve.deps import get_state, json_response, require
+from shoplm.serve.deps import json_response, per_app, require
 from shoplm.serve.errors import ERROR_RESPONSES, ErrorResponse
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"], responses=ERROR_RESPONSES)
-_LOCK = threading.Lock()
 
 
 class GroundingFact(BaseModel):
@@ -52,16 +50,7 @@ class ReplyDraftOut(BaseModel):
 
 def get_review_replies(request: Request) -> ReviewReplies:
     """The process's :class:`ReviewReplies` (made on first use; its models load on first draft)."""
-    app_state = request.app.state
-    service = getattr(app_state, "review_replies", None)
-    if service is None:
-        with _LOCK:
-            service = getattr(app_state, "review_replies", None)
-            if service is None:
-                state = get_state(request)
-                service = ReviewReplies(state.store, state.settings)
-                app_state.review_replies = service
-    return service
+    return per_app(request, "review_replies", lambda state: ReviewReplies(state.store, state.settings))
 
 
 @router.post(
